@@ -1,0 +1,455 @@
+"""The base class every skmtl estimator shares: fit, predict, score, pickling.
+
+Subclasses only say which network to build and with which architecture
+parameters (:meth:`_network_class`, :meth:`_network_params`); this module
+knows nothing of the layers inside.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, MultiOutputMixin, clone
+from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+from sklearn.utils import check_random_state
+
+from skmtl._device import loadable_device, resolve_device
+from skmtl._encoder import FeatureEncoder
+from skmtl._losses import MultiTaskLoss
+from skmtl._targets import as_target_frame, encode_targets, fit_tasks
+from skmtl._training import fit_module, predict_logits
+from skmtl._validation import (
+    HasMethods,
+    Integral,
+    Interval,
+    Real,
+    StrOptions,
+    as_feature_frame,
+    check_is_fitted,
+    check_sample_weight,
+    format_names,
+    positive_sizes,
+)
+
+# Rows per forward pass at prediction: large enough to keep the CPU busy,
+# small enough that memory stays bounded for any number of rows.
+_PREDICT_BATCH_SIZE = 16384
+
+_COMMON_PARAMETER_DOCS = """
+    embedding_dim : int, default=8
+        Size of the embedding of every categorical column.
+    tower_hidden_sizes : tuple of int, default=(32,)
+        Hidden layers of each task's tower; ``()`` gives a linear head.
+    dropout : float, default=0.0
+        Dropout probability after every hidden activation.
+    batch_size : int, default=256
+        Rows per optimisation step.
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+    max_iter : int, default=10
+        Number of epochs.
+    task_types : "auto", dict or list, default="auto"
+        Type of each task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+        ``"auto"`` infers it like :func:`sklearn.utils.multiclass.type_of_target`:
+        two distinct labels are binary, more integer or string labels
+        multiclass, non-integer numbers regression. A dict maps task names to
+        types (others stay ``"auto"``); a list gives one type per task.
+    loss_weights : None, dict or list, default=None
+        Weight of each task's loss in the total (None: all 1). A dict maps task
+        names to weights (others 1).
+    device : str or torch.device, default="auto"
+        Where to train and predict: ``"auto"`` (CUDA when available, else
+        CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and dropout. The same integer
+        on the same device gives identical predictions.
+    verbose : int, default=0
+        0 prints nothing; 1 logs each epoch's per-task losses.
+    encoder : FeatureEncoder or None, default=None
+        Encoder to clone and fit on X; None uses ``FeatureEncoder()``.
+"""
+
+_COMMON_ATTRIBUTE_DOCS = """
+    task_names_ : list of str
+        Task names: the columns of Y, or ``"task_0"``... for arrays.
+    task_types_ : list of str
+        Type of each task.
+    classes_ : list of ndarray or None
+        Sorted labels of each classification task; None for regression.
+    encoder_ : FeatureEncoder
+        The fitted encoder.
+    module_ : torch.nn.Module
+        The fitted network.
+    device_ : torch.device
+        Device the network lives on.
+    n_features_in_ : int
+        Number of columns of X seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of X, when they are all strings.
+    history_ : list of dict
+        One dict per epoch: ``epoch``, ``train_loss`` (weighted total) and
+        ``train_loss_per_task`` (task name -> mean loss over labelled rows).
+    loss_curve_ : list of float
+        ``train_loss`` of each epoch.
+    n_iter_ : int
+        Number of epochs run.
+"""
+
+
+def _task_score(task, y_true, y_score):
+    """Score one task: ROC AUC (binary), accuracy (multiclass), R² (regression)."""
+    if task.type == "binary":
+        if len(np.unique(y_true)) < 2:
+            raise ValueError(
+                f"Cannot compute ROC AUC for task {task.name!r}: its labelled rows "
+                "hold only one class."
+            )
+        return roc_auc_score(y_true == task.classes[1], y_score)
+    if task.type == "multiclass":
+        return accuracy_score(y_true, y_score)
+    return r2_score(y_true, y_score)
+
+
+class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
+    """Shared machinery of the skmtl estimators; not used directly.
+
+    Subclasses define ``__init__`` with their parameters, ``_network_class``
+    and ``_network_params``.
+    """
+
+    _parameter_constraints = {
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "tower_hidden_sizes": ["array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "task_types": [StrOptions({"auto"}), dict, list, tuple],
+        "loss_weights": [None, dict, list, tuple],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "encoder": [None, HasMethods(["fit", "encode"])],
+    }
+
+    # -- what subclasses provide -------------------------------------------------
+
+    _network_class = None
+
+    def _network_params(self):
+        """Return the architecture keyword arguments of the network."""
+        raise NotImplementedError
+
+    # -- fit ---------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the encoder and train the network on every task at once.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features: strings, categories, booleans, numbers, NaN.
+        y : DataFrame, Series or array-like of shape (n_samples, n_tasks) or (n_samples,)
+            One column per task; NaN marks a row outside that task's sample
+            space (excluded from that task's loss only).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in every task's loss.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        network_params = self._network_params()
+        positive_sizes(self.tower_hidden_sizes, "tower_hidden_sizes", allow_empty=True)
+        frame = as_feature_frame(self, X, reset=True)
+        targets, self._y_is_1d = as_target_frame(y, len(frame))
+        weights = check_sample_weight(sample_weight, len(frame))
+        self._tasks = fit_tasks(targets, self.task_types)
+        task_weights = self._task_loss_weights()
+        self.encoder_ = clone(self.encoder if self.encoder is not None else FeatureEncoder())
+        self.encoder_.fit(frame)
+        values, mask = encode_targets(targets, self._tasks)
+        self.device_ = resolve_device(self.device)
+        data = self._training_tensors(frame, values, mask * weights[:, None])
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(seed)
+            self.module_ = self._build_network(network_params)
+            self._train(data, task_weights, seed)
+        return self
+
+    def _task_loss_weights(self):
+        """Return the static loss weight of each task as a list of floats."""
+        names = [task.name for task in self._tasks]
+        weights = self.loss_weights
+        if weights is None:
+            return [1.0] * len(names)
+        if isinstance(weights, dict):
+            unknown = set(weights) - set(names)
+            if unknown:
+                raise ValueError(
+                    f"loss_weights names tasks that are not in Y: "
+                    f"{format_names(unknown)}; the tasks are {names}."
+                )
+            weights = [weights.get(name, 1.0) for name in names]
+        weights = list(weights)
+        if len(weights) != len(names):
+            raise ValueError(
+                f"loss_weights has {len(weights)} entries but Y has {len(names)} tasks."
+            )
+        if not all(np.isfinite(w) and w >= 0 for w in weights):
+            raise ValueError(f"loss_weights must be finite and >= 0, got {weights}.")
+        return [float(w) for w in weights]
+
+    def _rng_devices(self):
+        return [self.device_] if self.device_.type == "cuda" else []
+
+    def _encoded_tensors(self, frame):
+        """Encode a feature frame into (categorical, numeric) tensors on the device."""
+        encoded = self.encoder_.encode(frame)
+        return (
+            torch.as_tensor(encoded.categorical, device=self.device_),
+            torch.as_tensor(encoded.numeric, device=self.device_),
+        )
+
+    def _training_tensors(self, frame, values, weights):
+        """Build every tensor the training loop slices, once, on the device."""
+        categorical, numeric = self._encoded_tensors(frame)
+        return (
+            categorical,
+            numeric,
+            torch.as_tensor(values, device=self.device_),
+            torch.as_tensor(weights, dtype=torch.float32, device=self.device_),
+        )
+
+    def _build_network(self, network_params):
+        """Instantiate the network from the encoder's and tasks' sizes."""
+        return self._network_class(
+            self.encoder_.cardinalities_,
+            len(self.encoder_.numeric_columns_),
+            [task.n_outputs for task in self._tasks],
+            embedding_dim=self.embedding_dim,
+            tower_hidden_sizes=tuple(self.tower_hidden_sizes),
+            dropout=self.dropout,
+            device=self.device_,
+            **network_params,
+        )
+
+    def _train(self, data, task_weights, seed):
+        """Run the shared training loop and record the history."""
+        loss = MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks])
+        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate_init)
+        generator = torch.Generator().manual_seed(seed)
+        weights = torch.tensor(task_weights, device=self.device_)
+        self.history_ = []
+        self.n_iter_ = fit_module(
+            self.module_,
+            optimizer,
+            loss,
+            weights,
+            data,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            generator=generator,
+            on_epoch_end=lambda epoch, losses: self._record_epoch(
+                epoch, losses, task_weights
+            ),
+        )
+        self.loss_curve_ = [record["train_loss"] for record in self.history_]
+
+    def _record_epoch(self, epoch, losses, task_weights):
+        """Append one epoch to ``history_``; log it when verbose."""
+        record = {
+            "epoch": epoch,
+            "train_loss": float(np.dot(task_weights, losses)),
+            "train_loss_per_task": dict(zip(self.task_names_, losses)),
+        }
+        self.history_.append(record)
+        if self.verbose:
+            per_task = ", ".join(f"{n}={v:.4f}" for n, v in zip(self.task_names_, losses))
+            print(f"epoch {epoch}/{self.max_iter}: loss={record['train_loss']:.4f} ({per_task})")
+        return False
+
+    # -- fitted views of the tasks -----------------------------------------------
+
+    @property
+    def task_names_(self):
+        """Task names, in the column order of Y."""
+        check_is_fitted(self, "_tasks")
+        return [task.name for task in self._tasks]
+
+    @property
+    def task_types_(self):
+        """Type of each task."""
+        check_is_fitted(self, "_tasks")
+        return [task.type for task in self._tasks]
+
+    @property
+    def classes_(self):
+        """Sorted class labels of each task (None for regression)."""
+        check_is_fitted(self, "_tasks")
+        return [task.classes for task in self._tasks]
+
+    # -- prediction --------------------------------------------------------------
+
+    def _logits(self, X):
+        """Return the network's outputs for X as a float64 numpy array."""
+        check_is_fitted(self, "module_")
+        frame = as_feature_frame(self, X, reset=False)
+        categorical, numeric = self._encoded_tensors(frame)
+        logits = predict_logits(self.module_, categorical, numeric, _PREDICT_BATCH_SIZE)
+        return logits.double().numpy()
+
+    def _task_outputs(self, logits):
+        """Yield (task, that task's slice of the logits)."""
+        start = 0
+        for task in self._tasks:
+            yield task, logits[:, start : start + task.n_outputs]
+            start += task.n_outputs
+
+    @staticmethod
+    def _decode(task, out):
+        """Turn one task's raw outputs into predictions in the label space."""
+        if task.type == "regression":
+            return out[:, 0] * task.scale + task.mean
+        if task.type == "binary":
+            return task.classes[(out[:, 0] > 0).astype(int)]
+        return task.classes[out.argmax(axis=1)]
+
+    @staticmethod
+    def _probabilities(task, out):
+        """Class probabilities of a classification task, None for regression."""
+        if task.type == "regression":
+            return None
+        if task.type == "binary":
+            positive = 1.0 / (1.0 + np.exp(-out[:, 0]))
+            return np.column_stack([1.0 - positive, positive])
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predict every task.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features with at least the columns seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_tasks) or (n_samples,)
+            Column ``k`` predicts ``task_names_[k]``: a class label, or a value
+            for a regression task. 1-D when ``fit`` got a 1-D y. The dtype is
+            object when labels of different types are mixed.
+        """
+        columns = [self._decode(t, out) for t, out in self._task_outputs(self._logits(X))]
+        if self._y_is_1d:
+            return columns[0]
+        return np.column_stack(columns) if columns else None
+
+    def predict_proba(self, X):
+        """Predict class probabilities of every classification task.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features with at least the columns seen in ``fit``.
+
+        Returns
+        -------
+        list of (ndarray of shape (n_samples, n_classes) or None)
+            One entry per task, in the order of ``task_names_``, as
+            :class:`sklearn.multioutput.MultiOutputClassifier` does. Columns
+            follow ``classes_[k]``. A regression task has no probabilities: its
+            entry is None (use :meth:`predict`). With a 1-D y in ``fit``, the
+            single task's array is returned instead of a list.
+        """
+        probas = [self._probabilities(t, out) for t, out in self._task_outputs(self._logits(X))]
+        return probas[0] if self._y_is_1d else probas
+
+    def score_tasks(self, X, y):
+        """Score each task on its labelled rows.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features.
+        y : DataFrame, Series or array-like of shape (n_samples, n_tasks) or (n_samples,)
+            True targets; NaN rows are ignored for that task.
+
+        Returns
+        -------
+        dict
+            Task name -> score: ROC AUC for a binary task, accuracy for a
+            multiclass task, R² for a regression task.
+        """
+        logits = self._logits(X)
+        targets, _ = as_target_frame(y, len(logits))
+        if targets.shape[1] != len(self._tasks):
+            raise ValueError(
+                f"y has {targets.shape[1]} tasks but the model was fitted on "
+                f"{len(self._tasks)}: {self.task_names_}."
+            )
+        scores = {}
+        for k, (task, out) in enumerate(self._task_outputs(logits)):
+            labelled = targets.iloc[:, k].notna().to_numpy()
+            y_true = targets.iloc[:, k].to_numpy()[labelled]
+            if task.type == "binary":
+                y_score = out[labelled, 0]
+            else:
+                y_score = self._decode(task, out[labelled])
+            scores[task.name] = float(_task_score(task, y_true, y_score))
+        return scores
+
+    def score(self, X, y, sample_weight=None):
+        """Return the mean over tasks of each task's score.
+
+        Each task is scored on its labelled rows: ROC AUC for a binary task
+        (accuracy would hide a rare positive class), accuracy for a multiclass
+        task (one-vs-rest AUC is undefined when a class is absent from a
+        cross-validation fold), R² for a regression task. Use
+        :func:`skmtl.metrics.make_task_scorer` to select on one task.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features.
+        y : DataFrame, Series or array-like of shape (n_samples, n_tasks) or (n_samples,)
+            True targets; NaN rows are ignored for that task.
+        sample_weight : None
+            Not supported; must be None.
+
+        Returns
+        -------
+        float
+        """
+        if sample_weight is not None:
+            raise ValueError("score does not support sample_weight; pass None.")
+        return float(np.mean(list(self.score_tasks(X, y).values())))
+
+    # -- pickling ----------------------------------------------------------------
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        module = state.get("module_")
+        if module is not None and self.device_.type != "cpu":
+            # Pickle a CPU copy so the model loads on machines without a GPU.
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "module_" in state:
+            self.device_ = loadable_device(self.device_)
+            self.module_.to(self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        return tags

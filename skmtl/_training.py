@@ -1,0 +1,129 @@
+"""The one training loop every skmtl estimator uses.
+
+It knows tensors, a module, a loss and an optimizer; nothing about the model's
+architecture. Mini-batches are index slices of tensors built once before the
+first epoch, so an epoch does no pandas or numpy work.
+"""
+
+import torch
+
+from skmtl._losses import weighted_task_means
+
+
+def _batches(n_samples, batch_size, generator, device):
+    """Yield shuffled index tensors of at most ``batch_size`` rows."""
+    order = torch.randperm(n_samples, generator=generator).to(device)
+    return order.split(batch_size)
+
+
+def train_step(module, optimizer, loss, task_weights, batch):
+    """One optimisation step; return the detached per-task loss and weight sums.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps ``(categorical, numeric)`` to logits.
+    optimizer : torch.optim.Optimizer
+    loss : callable
+        Returns per-task loss sums and weight sums, see ``MultiTaskLoss``.
+    task_weights : torch.Tensor of shape (n_tasks,)
+        Weight of each task's mean loss in the total.
+    batch : tuple of torch.Tensor
+        ``(categorical, numeric, targets, weights)`` rows of the batch.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+    """
+    categorical, numeric, targets, weights = batch
+    loss_sums, weight_sums = loss(module(categorical, numeric), targets, weights)
+    total = (task_weights * weighted_task_means(loss_sums, weight_sums)).sum()
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return loss_sums.detach(), weight_sums
+
+
+def train_epoch(module, optimizer, loss, task_weights, data, batch_size, generator):
+    """Run one epoch over shuffled mini-batches.
+
+    Parameters
+    ----------
+    module, optimizer, loss, task_weights
+        As for :func:`train_step`.
+    data : tuple of torch.Tensor
+        Full ``(categorical, numeric, targets, weights)`` tensors, on the device.
+    batch_size : int
+        Rows per step.
+    generator : torch.Generator
+        Drives the shuffling.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_tasks,)
+        Mean training loss of each task over its labelled rows in the epoch.
+    """
+    module.train()
+    loss_total = torch.zeros_like(task_weights)
+    weight_total = torch.zeros_like(task_weights)
+    for index in _batches(len(data[0]), batch_size, generator, data[0].device):
+        loss_sums, weight_sums = train_step(
+            module, optimizer, loss, task_weights, [t[index] for t in data]
+        )
+        # Summed on the device: no host synchronisation inside the epoch.
+        loss_total += loss_sums
+        weight_total += weight_sums
+    return weighted_task_means(loss_total, weight_total)
+
+
+def fit_module(module, optimizer, loss, task_weights, data, *, max_iter, batch_size,
+               generator, on_epoch_end):
+    """Train for ``max_iter`` epochs, reporting each epoch's per-task losses.
+
+    Parameters
+    ----------
+    module, optimizer, loss, task_weights, data, batch_size, generator
+        As for :func:`train_epoch`.
+    max_iter : int
+        Number of epochs.
+    on_epoch_end : callable
+        Called as ``on_epoch_end(epoch, per_task_losses)`` with a list of
+        floats; training stops early when it returns True.
+
+    Returns
+    -------
+    int
+        Number of epochs run.
+    """
+    for epoch in range(1, max_iter + 1):
+        losses = train_epoch(
+            module, optimizer, loss, task_weights, data, batch_size, generator
+        )
+        if on_epoch_end(epoch, losses.tolist()):
+            return epoch
+    return max_iter
+
+
+@torch.inference_mode()
+def predict_logits(module, categorical, numeric, batch_size):
+    """Return the module's outputs for all rows, computed in batches.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps ``(categorical, numeric)`` to logits.
+    categorical, numeric : torch.Tensor
+        Encoded inputs on the module's device.
+    batch_size : int
+        Rows per forward pass; bounds memory.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples, n_outputs) on the CPU
+    """
+    module.eval()
+    parts = [
+        module(c, n).cpu()
+        for c, n in zip(categorical.split(batch_size), numeric.split(batch_size))
+    ]
+    return torch.cat(parts)

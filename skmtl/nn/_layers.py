@@ -1,0 +1,274 @@
+"""Building blocks shared by every skmtl network: input layer, MLPs, batched experts.
+
+Everything here is plain PyTorch: tensors and integers in, tensors out. The modules
+take ``device=None, dtype=None`` and pass them to every parameter they create.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def _as_size_tuple(sizes, name):
+    """Return ``sizes`` as a tuple of positive ints, or raise ``ValueError``."""
+    sizes = tuple(int(s) for s in sizes)
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"{name} must contain positive integers, got {sizes}.")
+    return sizes
+
+
+class FeatureInput(nn.Module):
+    """Embed categorical indices and concatenate them with numeric features.
+
+    All categorical columns share one embedding table: column ``j``'s codes are
+    shifted by the total cardinality of the columns before it, so every column is
+    embedded by a single lookup instead of one lookup per column.
+
+    Parameters
+    ----------
+    cardinalities : sequence of int
+        Number of distinct codes of each categorical column (codes run from 0 to
+        ``cardinality - 1``).
+    n_numeric : int
+        Number of numeric (dense) columns.
+    embedding_dim : int
+        Size of each column's embedding vector.
+    device, dtype : optional
+        Passed to the embedding table.
+
+    Attributes
+    ----------
+    out_features : int
+        ``len(cardinalities) * embedding_dim + n_numeric``.
+    """
+
+    def __init__(
+        self, cardinalities, n_numeric, embedding_dim, *, device=None, dtype=None
+    ):
+        super().__init__()
+        cardinalities = [int(c) for c in cardinalities]
+        self.n_categorical = len(cardinalities)
+        self.n_numeric = int(n_numeric)
+        self.embedding_dim = int(embedding_dim)
+        self.out_features = self.n_categorical * self.embedding_dim + self.n_numeric
+        offsets = torch.tensor([0, *cardinalities[:-1]], device=device).cumsum(0)
+        self.register_buffer("offsets", offsets, persistent=True)
+        self.embedding = None
+        if cardinalities:
+            self.embedding = nn.Embedding(
+                sum(cardinalities), self.embedding_dim, device=device, dtype=dtype
+            )
+            # Small initial embeddings keep the first layers' inputs on the same
+            # scale as the standardised numeric features.
+            nn.init.normal_(self.embedding.weight, std=0.05)
+
+    def forward(self, categorical, numeric):
+        """Return the (n_samples, out_features) input representation.
+
+        Parameters
+        ----------
+        categorical : torch.LongTensor of shape (n_samples, n_categorical)
+        numeric : torch.Tensor of shape (n_samples, n_numeric)
+        """
+        if self.n_categorical == 0:
+            return numeric
+        # (B, C) -> (B, C, D) -> (B, C * D)
+        embedded = self.embedding(categorical + self.offsets).flatten(1)
+        if self.n_numeric == 0:
+            return embedded
+        return torch.cat([embedded, numeric], dim=1)
+
+
+class MLP(nn.Sequential):
+    """Linear -> ReLU -> Dropout blocks, one per hidden size.
+
+    Parameters
+    ----------
+    in_features : int
+        Input width.
+    hidden_sizes : sequence of int
+        Width of each hidden layer; may be empty (then the MLP is the identity).
+    dropout : float, default=0.0
+        Dropout probability after each activation.
+    device, dtype : optional
+        Passed to every ``Linear``.
+
+    Attributes
+    ----------
+    out_features : int
+        Width of the last hidden layer, or ``in_features`` if there is none.
+    """
+
+    def __init__(self, in_features, hidden_sizes, dropout=0.0, *, device=None, dtype=None):
+        layers = []
+        width = int(in_features)
+        for size in _as_size_tuple(hidden_sizes, "hidden_sizes"):
+            layers += [nn.Linear(width, size, device=device, dtype=dtype), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        super().__init__(*layers)
+        self.out_features = width
+
+
+def _init_stacked_linear(weight, bias):
+    """Initialise stacked (G, in, out) weights like ``nn.Linear`` does, per group."""
+    fan_in = weight.shape[1]
+    bound = 1.0 / fan_in**0.5
+    # nn.Linear's default (kaiming_uniform with a=sqrt(5)) reduces to U(-b, b)
+    # with b = 1/sqrt(fan_in), for weights and biases alike.
+    nn.init.uniform_(weight, -bound, bound)
+    nn.init.uniform_(bias, -bound, bound)
+
+
+class StackedLinear(nn.Module):
+    """``G`` independent linear layers of the same shape, applied in one ``baddbmm``.
+
+    Parameters
+    ----------
+    n_groups : int
+        Number of independent layers (experts, tasks or gates).
+    in_features, out_features : int
+        Shape of each layer.
+    device, dtype : optional
+        Passed to the parameters.
+    """
+
+    def __init__(self, n_groups, in_features, out_features, *, device=None, dtype=None):
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(n_groups, in_features, out_features, **kw))
+        self.bias = nn.Parameter(torch.empty(n_groups, 1, out_features, **kw))
+        _init_stacked_linear(self.weight, self.bias)
+
+    def forward(self, x):
+        """Apply layer ``g`` to ``x[g]``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (G, n_samples, in_features) or (n_samples, in_features)
+            A 2-D input is shared by all groups.
+
+        Returns
+        -------
+        torch.Tensor of shape (G, n_samples, out_features)
+        """
+        if x.dim() == 2:
+            # One GEMM for all groups: (B, in) @ (in, G * out) -> (G, B, out)
+            n_groups, in_features, out_features = self.weight.shape
+            flat = self.weight.permute(1, 0, 2).reshape(in_features, -1)
+            out = (x @ flat).view(x.shape[0], n_groups, out_features).transpose(0, 1)
+            return out + self.bias
+        # (G, B, in) @ (G, in, out) + (G, 1, out) -> (G, B, out)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class StackedMLP(nn.Module):
+    """``G`` MLPs of identical shape run as batched matrix products.
+
+    Used for the experts of MMoE/PLE and the towers of every network, so that
+    the cost grows with one tensor op, not a Python loop over experts or tasks.
+
+    Parameters
+    ----------
+    n_groups : int
+        Number of MLPs.
+    in_features : int
+        Input width.
+    hidden_sizes : sequence of int
+        Width of each layer; every layer is followed by ReLU (and dropout).
+    dropout : float, default=0.0
+        Dropout probability after each activation.
+    device, dtype : optional
+        Passed to the parameters.
+
+    Attributes
+    ----------
+    out_features : int
+        Width of the last layer, or ``in_features`` if ``hidden_sizes`` is empty.
+    """
+
+    def __init__(
+        self, n_groups, in_features, hidden_sizes, dropout=0.0, *, device=None, dtype=None
+    ):
+        super().__init__()
+        self.n_groups = int(n_groups)
+        sizes = _as_size_tuple(hidden_sizes, "hidden_sizes")
+        widths = (int(in_features), *sizes)
+        self.layers = nn.ModuleList(
+            StackedLinear(self.n_groups, w_in, w_out, device=device, dtype=dtype)
+            for w_in, w_out in zip(widths[:-1], widths[1:])
+        )
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_features = widths[-1]
+
+    def forward(self, x):
+        """Run MLP ``g`` on ``x[g]`` (or every MLP on a shared 2-D ``x``).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (G, n_samples, in_features) or (n_samples, in_features)
+
+        Returns
+        -------
+        torch.Tensor of shape (G, n_samples, out_features)
+        """
+        if not self.layers:
+            return x.expand(self.n_groups, *x.shape) if x.dim() == 2 else x
+        for layer in self.layers:
+            x = self.dropout(torch.relu(layer(x)))
+        return x
+
+
+class TaskTowers(nn.Module):
+    """One tower per task, batched, ending in each task's own number of outputs.
+
+    Hidden layers of all towers run as one :class:`StackedMLP`. The output layer
+    is stacked too, padded to the widest task; the padding columns are dropped by
+    a single index gather, so the result is the concatenation of every task's
+    logits.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of each task's input.
+    output_sizes : sequence of int
+        Outputs of each task: 1 for binary and regression, n_classes for
+        multiclass.
+    hidden_sizes : sequence of int
+        Hidden layers of every tower.
+    dropout : float, default=0.0
+        Dropout after each hidden activation.
+    device, dtype : optional
+        Passed to the parameters.
+    """
+
+    def __init__(
+        self, in_features, output_sizes, hidden_sizes, dropout=0.0, *, device=None, dtype=None
+    ):
+        super().__init__()
+        output_sizes = _as_size_tuple(output_sizes, "output_sizes")
+        n_tasks = len(output_sizes)
+        kw = {"device": device, "dtype": dtype}
+        self.hidden = StackedMLP(n_tasks, in_features, hidden_sizes, dropout, **kw)
+        self.head = StackedLinear(n_tasks, self.hidden.out_features, max(output_sizes), **kw)
+        # Flat positions of the real (unpadded) outputs in the (T * max_out) layout.
+        width = max(output_sizes)
+        keep = [t * width + j for t, size in enumerate(output_sizes) for j in range(size)]
+        self.register_buffer("keep", torch.tensor(keep, device=device), persistent=True)
+
+    def forward(self, x):
+        """Return the concatenated logits of all tasks.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_tasks, n_samples, in_features) or (n_samples, in_features)
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, sum(output_sizes))
+        """
+        out = self.head(self.hidden(x))  # (T, B, max_out)
+        # (T, B, max_out) -> (B, T * max_out) -> (B, sum_out)
+        return out.transpose(0, 1).flatten(1).index_select(1, self.keep)
