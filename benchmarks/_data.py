@@ -1,0 +1,327 @@
+"""Census-income loading, synthetic scaling data and pandas pre-encoding.
+
+Shared by ``run.py`` (main environment) and ``peers.py`` (run inside the peers'
+virtual environment), so it imports only numpy, pandas and torch.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Short names from the table in shared/data/census-income/README.md, file order.
+COLUMNS = [
+    "age", "class_worker", "det_ind_code", "det_occ_code", "education",
+    "wage_per_hour", "hs_college", "marital_stat", "major_ind_code",
+    "major_occ_code", "race", "hisp_origin", "sex", "union_member",
+    "unemp_reason", "full_or_part_emp", "capital_gains", "capital_losses",
+    "stock_dividends", "tax_filer_stat", "region_prev_res", "state_prev_res",
+    "det_hh_fam_stat", "det_hh_summ", "instance_weight", "mig_chg_msa",
+    "mig_chg_reg", "mig_move_reg", "mig_same", "mig_prev_sunbelt", "num_emp",
+    "fam_under_18", "country_father", "country_mother", "country_self",
+    "citizenship", "own_or_self", "vet_question", "vet_benefits",
+    "weeks_worked", "year", "income",
+]  # fmt: skip
+CONTINUOUS = [
+    "age", "wage_per_hour", "capital_gains", "capital_losses",
+    "stock_dividends", "num_emp", "weeks_worked",
+]  # fmt: skip
+# instance_weight is a sampling weight, marital_stat and income become labels.
+DROPPED = ["instance_weight", "marital_stat", "income"]
+CATEGORICAL = [c for c in COLUMNS if c not in CONTINUOUS and c not in DROPPED]
+LABELS = ["income_50k", "never_married"]
+
+# Distinct values per categorical column in census-income.data (README table;
+# the migration columns counted from the file), used by the synthetic generator.
+CARDINALITIES = {
+    "class_worker": 9, "det_ind_code": 52, "det_occ_code": 47, "education": 17,
+    "hs_college": 3, "major_ind_code": 24, "major_occ_code": 15, "race": 5,
+    "hisp_origin": 10, "sex": 2, "union_member": 3, "unemp_reason": 6,
+    "full_or_part_emp": 8, "tax_filer_stat": 6, "region_prev_res": 6,
+    "state_prev_res": 51, "det_hh_fam_stat": 38, "det_hh_summ": 8,
+    "mig_chg_msa": 10, "mig_chg_reg": 9, "mig_move_reg": 10, "mig_same": 3,
+    "mig_prev_sunbelt": 4, "fam_under_18": 5, "country_father": 43,
+    "country_mother": 43, "country_self": 43, "citizenship": 5,
+    "own_or_self": 3, "vet_question": 3, "vet_benefits": 3, "year": 2,
+}  # fmt: skip
+
+
+def default_data_dir():
+    """Return the census-income folder: ``$SKMTL_DATA`` or ``../shared/...``.
+
+    Returns
+    -------
+    path : pathlib.Path
+        Folder expected to hold ``census-income.data.gz`` and ``.test.gz``.
+    """
+    env = os.environ.get("SKMTL_DATA")
+    if env:
+        return Path(env)
+    return REPO_ROOT.parent / "shared" / "data" / "census-income"
+
+
+def census_file(data_dir, split):
+    """Return the path of one census split, gzipped or not.
+
+    Parameters
+    ----------
+    data_dir : str or pathlib.Path
+        Folder holding the UCI files.
+    split : {"data", "test"}
+        ``"data"`` is the training file, ``"test"`` the test file.
+
+    Returns
+    -------
+    path : pathlib.Path or None
+        The file, or None when neither form exists.
+    """
+    for suffix in (".gz", ""):
+        path = Path(data_dir) / f"census-income.{split}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def load_census(data_dir=None, split="data", nrows=None):
+    """Read one census-income file into raw features and two 0/1 labels.
+
+    Parameters
+    ----------
+    data_dir : str or pathlib.Path, default=None
+        Folder holding the files; None means :func:`default_data_dir`.
+    split : {"data", "test"}, default="data"
+        Which file to read.
+    nrows : int, default=None
+        Read only the first ``nrows`` lines (for quick runs).
+
+    Returns
+    -------
+    X : pandas.DataFrame of shape (n_samples, 39)
+        Strings for the 32 categorical columns (NaN where the file has ``?``),
+        float64 for the 7 continuous ones.
+    Y : pandas.DataFrame of shape (n_samples, 2)
+        ``income_50k`` and ``never_married`` as int8 0/1.
+    """
+    data_dir = default_data_dir() if data_dir is None else data_dir
+    path = census_file(data_dir, split)
+    if path is None:
+        raise FileNotFoundError(f"no census-income.{split}[.gz] in {data_dir}")
+    # The integer-coded nominal columns (det_ind_code, year ...) are read as
+    # strings too: they are categories, and skmtl will receive them that way.
+    dtypes = {c: ("float64" if c in CONTINUOUS else "str") for c in COLUMNS}
+    raw = pd.read_csv(
+        path,
+        header=None,
+        names=COLUMNS,
+        dtype=dtypes,
+        sep=",",
+        skipinitialspace=True,  # fields are separated by ", "
+        na_values=["?"],
+        keep_default_na=False,
+        nrows=nrows,
+    )
+    Y = pd.DataFrame(
+        {
+            "income_50k": (raw["income"] == "50000+.").astype("int8"),
+            "never_married": (raw["marital_stat"] == "Never married").astype("int8"),
+        }
+    )
+    return raw.drop(columns=DROPPED), Y
+
+
+def resample_census(X, Y, n_rows, seed=0):
+    """Draw ``n_rows`` census rows with replacement (vectorised).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame of shape (n_samples, n_features)
+        Raw features.
+    Y : pandas.DataFrame of shape (n_samples, n_tasks)
+        Labels.
+    n_rows : int
+        Rows wanted (may exceed ``n_samples``).
+    seed : int, default=0
+        Seed of the row draw.
+
+    Returns
+    -------
+    X_big : pandas.DataFrame of shape (n_rows, n_features)
+    Y_big : pandas.DataFrame of shape (n_rows, n_tasks)
+    """
+    idx = np.random.default_rng(seed).integers(0, len(X), size=n_rows)
+    X_big = X.take(idx).reset_index(drop=True)
+    return X_big, Y.take(idx).reset_index(drop=True)
+
+
+def synthetic_census(n_rows, seed=0):
+    """Make a census-like raw DataFrame without the data files.
+
+    Categorical columns get string values with the census cardinalities and a
+    skewed (Zipf-like) frequency, continuous columns census-like ranges; the
+    labels depend on a few columns so a model has signal to learn.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of rows.
+    seed : int, default=0
+        Seed of every draw.
+
+    Returns
+    -------
+    X : pandas.DataFrame of shape (n_rows, 39)
+    Y : pandas.DataFrame of shape (n_rows, 2)
+    """
+    rng = np.random.default_rng(seed)
+    cols = {}
+    for name in COLUMNS:
+        if name in DROPPED:
+            continue
+        if name in CONTINUOUS:
+            cols[name] = _synthetic_numeric(name, n_rows, rng)
+        else:
+            k = CARDINALITIES[name]
+            p = 1.0 / np.arange(1, k + 1)
+            codes = rng.choice(k, size=n_rows, p=p / p.sum())
+            # Fancy-indexing an object array is the fast way to make strings.
+            values = np.array([f"{name}_{j}" for j in range(k)], dtype=object)
+            cols[name] = pd.array(values[codes], dtype="str")
+    X = pd.DataFrame(cols)
+    score = X["age"].to_numpy() / 30 + (cols["sex"] == "sex_0").astype(float)
+    never = rng.random(n_rows) < 1 / (1 + np.exp(score - 1.5))
+    income = rng.random(n_rows) < 0.15 * (score > 2)
+    Y = pd.DataFrame({"income_50k": income, "never_married": never}).astype("int8")
+    return X, Y
+
+
+def _synthetic_numeric(name, n_rows, rng):
+    if name == "age":
+        return rng.integers(0, 91, size=n_rows).astype("float64")
+    if name == "weeks_worked":
+        return rng.integers(0, 53, size=n_rows).astype("float64")
+    if name == "num_emp":
+        return rng.integers(0, 7, size=n_rows).astype("float64")
+    # Money columns are mostly zero with a heavy tail, as in the census.
+    heavy = rng.lognormal(6.0, 1.5, size=n_rows)
+    return np.where(rng.random(n_rows) < 0.9, 0.0, heavy)
+
+
+@dataclass
+class Encoded:
+    """Pre-encoded tensors, the input of the bare reference and the peers.
+
+    Attributes
+    ----------
+    codes : torch.Tensor of shape (n_samples, n_categorical), int64
+        Category codes; 0 means unknown or missing.
+    dense : torch.Tensor of shape (n_samples, n_continuous), float32
+        Median-imputed, standardised continuous columns.
+    y : torch.Tensor of shape (n_samples, n_tasks), float32
+        0/1 labels.
+    cardinalities : list of int
+        Table size per categorical column, including the unknown code 0.
+    """
+
+    codes: torch.Tensor
+    dense: torch.Tensor
+    y: torch.Tensor
+    cardinalities: list
+
+
+def fit_pre_encoder(X):
+    """Learn the pandas pre-encoding: categories, medians, means and scales.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame of shape (n_samples, n_features)
+        Raw training features.
+
+    Returns
+    -------
+    state : dict
+        ``categories`` (column -> Index of seen values), ``median``, ``mean``
+        and ``std`` (float64 arrays over :data:`CONTINUOUS`).
+    """
+    categories = {c: pd.Index(X[c].dropna().unique()) for c in CATEGORICAL}
+    num = X[CONTINUOUS].to_numpy(dtype="float64")
+    median = np.nanmedian(num, axis=0)
+    filled = np.where(np.isnan(num), median, num)
+    std = filled.std(axis=0)
+    # A constant column would divide by zero; scale it by 1 instead.
+    std[std == 0] = 1.0
+    return {
+        "categories": categories,
+        "median": median,
+        "mean": filled.mean(0),
+        "std": std,
+    }
+
+
+def pre_encode(X, Y, state):
+    """Apply a fitted pre-encoding and return torch tensors.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame of shape (n_samples, n_features)
+        Raw features.
+    Y : pandas.DataFrame of shape (n_samples, n_tasks)
+        0/1 labels.
+    state : dict
+        Output of :func:`fit_pre_encoder`.
+
+    Returns
+    -------
+    encoded : Encoded
+        Codes, dense features, labels and cardinalities.
+    """
+    codes = np.empty((len(X), len(CATEGORICAL)), dtype=np.int64)
+    for j, col in enumerate(CATEGORICAL):
+        # get_indexer gives -1 for unseen values and NaN; +1 makes that code 0.
+        codes[:, j] = state["categories"][col].get_indexer(X[col]) + 1
+    num = X[CONTINUOUS].to_numpy(dtype="float64")
+    num = np.where(np.isnan(num), state["median"], num)
+    dense = ((num - state["mean"]) / state["std"]).astype(np.float32)
+    cards = [len(state["categories"][c]) + 1 for c in CATEGORICAL]
+    # torch.tensor copies: the pandas buffer may be read-only.
+    y = torch.tensor(Y.to_numpy(dtype=np.float32))
+    return Encoded(torch.from_numpy(codes), torch.from_numpy(dense), y, cards)
+
+
+def load_dataset(data_dir=None, nrows=None, rows=None, synthetic=False, seed=0):
+    """Return the raw training frame a benchmark run uses.
+
+    Parameters
+    ----------
+    data_dir : str or pathlib.Path, default=None
+        Census folder; None means :func:`default_data_dir`.
+    nrows : int, default=None
+        Read only the first ``nrows`` lines of the training file.
+    rows : int, default=None
+        Scale to this many rows: resample census rows with replacement, or
+        synthesise them when ``synthetic`` is true or the files are absent.
+    synthetic : bool, default=False
+        Never read the files.
+    seed : int, default=0
+        Seed of resampling or synthesis.
+
+    Returns
+    -------
+    X : pandas.DataFrame of shape (n_rows, 39)
+    Y : pandas.DataFrame of shape (n_rows, 2)
+    source : str
+        Where the rows came from, for the results file.
+    """
+    data_dir = default_data_dir() if data_dir is None else Path(data_dir)
+    have_files = census_file(data_dir, "data") is not None
+    if synthetic or not have_files:
+        n = rows or nrows or 199_523
+        return (*synthetic_census(n, seed), f"synthetic({n})")
+    X, Y = load_census(data_dir, "data", nrows=nrows)
+    if rows is None:
+        return X, Y, f"census-income.data[:{len(X)}]"
+    return (*resample_census(X, Y, rows, seed), f"census resampled({rows})")
