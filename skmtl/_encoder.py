@@ -219,10 +219,12 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self._fit_categorical(_categorical_values(frame, self.categorical_columns_))
         numeric = _numeric_values(frame, self.numeric_columns_)
         self._fit_bins(numeric)
-        self._numeric_pipeline = make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True),
-            StandardScaler(),
-        ).fit(numeric)
+        self._numeric_pipeline = None
+        if numeric.shape[1]:
+            self._numeric_pipeline = make_pipeline(
+                SimpleImputer(strategy="median", keep_empty_features=True),
+                StandardScaler(),
+            ).fit(numeric)
         return self
 
     def _fit_bins(self, numeric):
@@ -350,7 +352,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         raw_numeric = _numeric_values(frame, self.numeric_columns_)
         if self.binned_columns_:
             categorical = np.hstack([categorical, self._encode_bins(raw_numeric)])
-        numeric = self._numeric_pipeline.transform(raw_numeric)
+        numeric = raw_numeric
+        if self._numeric_pipeline is not None:
+            numeric = self._numeric_pipeline.transform(raw_numeric)
         return EncodedFeatures(categorical, numeric.astype(np.float32))
 
     def transform(self, X):
