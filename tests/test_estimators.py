@@ -59,7 +59,7 @@ def test_each_estimator_learns_both_tasks(name, two_task_data):
 
 def test_mixed_task_types_train_together(mixed_task_data):
     X, Y = mixed_task_data
-    est = clone(ESTIMATORS["mmoe"]).set_params(max_iter=30).fit(X.iloc[:900], Y.iloc[:900])
+    est = clone(ESTIMATORS["mmoe"]).set_params(max_iter=20).fit(X.iloc[:900], Y.iloc[:900])
     assert est.task_types_ == ["binary", "multiclass", "regression"]
     assert list(est.classes_[0]) == ["no", "yes"]
     assert list(est.classes_[1]) == ["hi", "lo", "mid"]
@@ -242,9 +242,9 @@ def test_pipeline_gridsearch_and_cross_val_score(two_task_data):
     ).fit(X, Y)
     assert search.best_params_["mmoeclassifierregressor__n_experts"] in (2, 4)
     assert search.score(X_test, Y_test) > 0.85
-    est = clone(ESTIMATORS["mmoe"]).set_params(max_iter=5)
+    est = clone(ESTIMATORS["mmoe"])
     scores = cross_val_score(est, X, Y, cv=3, scoring=make_task_scorer("bought"))
-    assert scores.shape == (3,) and scores.min() > 0.85
+    assert scores.shape == (3,) and scores.min() > 0.8
 
 
 def test_gridsearch_over_n_experts_on_a_dataframe(two_task_data):
