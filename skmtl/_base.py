@@ -17,7 +17,7 @@ from skmtl._device import loadable_device, resolve_device
 from skmtl._encoder import FeatureEncoder
 from skmtl._losses import MultiTaskLoss
 from skmtl._targets import as_target_frame, encode_targets, fit_tasks
-from skmtl._training import fit_module, predict_logits
+from skmtl._training import fit_module, map_batches, predict_logits
 from skmtl._validation import (
     HasMethods,
     Integral,
@@ -30,6 +30,7 @@ from skmtl._validation import (
     format_names,
     positive_sizes,
 )
+from skmtl.weighting import resolve_weighting
 
 # Rows per forward pass at prediction: large enough to keep the CPU busy,
 # small enough that memory stays bounded for any number of rows.
@@ -54,9 +55,13 @@ _COMMON_PARAMETER_DOCS = """
         two distinct labels are binary, more integer or string labels
         multiclass, non-integer numbers regression. A dict maps task names to
         types (others stay ``"auto"``); a list gives one type per task.
-    loss_weights : None, dict or list, default=None
-        Weight of each task's loss in the total (None: all 1). A dict maps task
-        names to weights (others 1).
+    loss_weights : None, dict, list, str or object, default=None
+        How task losses combine. None: each task weighs 1. A dict (task name
+        -> weight, others 1) or a list gives static weights; ``"uncertainty"``
+        learns them (Kendall et al. 2018); ``"gradnorm"`` balances gradient
+        norms (Chen et al. 2018); a :mod:`skmtl.weighting` object such as
+        ``DynamicWeights`` (the PLE paper's schedule), your own object with a
+        ``combine`` method, or a function ``f(task_losses) -> total``.
     device : str or torch.device, default="auto"
         Where to train and predict: ``"auto"`` (CUDA when available, else
         CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
@@ -87,8 +92,11 @@ _COMMON_ATTRIBUTE_DOCS = """
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of X, when they are all strings.
     history_ : list of dict
-        One dict per epoch: ``epoch``, ``train_loss`` (weighted total) and
-        ``train_loss_per_task`` (task name -> mean loss over labelled rows).
+        One dict per epoch: ``epoch``, ``train_loss`` (weighted total),
+        ``train_loss_per_task`` (task name -> mean loss over labelled rows) and
+        ``task_weights`` (task name -> weight used in that epoch).
+    weighting_ : skmtl.weighting.TaskWeighting
+        The fitted task-weighting strategy (a copy of ``loss_weights``).
     loss_curve_ : list of float
         ``train_loss`` of each epoch.
     n_iter_ : int
@@ -125,7 +133,15 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "task_types": [StrOptions({"auto"}), dict, list, tuple],
-        "loss_weights": [None, dict, list, tuple],
+        "loss_weights": [
+            None,
+            dict,
+            list,
+            tuple,
+            StrOptions({"uncertainty", "gradnorm"}),
+            HasMethods(["combine"]),
+            callable,
+        ],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -167,7 +183,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         targets, self._y_is_1d = as_target_frame(y, len(frame))
         weights = check_sample_weight(sample_weight, len(frame))
         self._tasks = fit_tasks(targets, self.task_types)
-        task_weights = self._task_loss_weights()
+        weighting = resolve_weighting(self.loss_weights, self.task_names_)
         self.encoder_ = clone(self.encoder if self.encoder is not None else FeatureEncoder())
         self.encoder_.fit(frame)
         values, mask = encode_targets(targets, self._tasks)
@@ -177,31 +193,8 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
             self.module_ = self._build_network(network_params)
-            self._train(data, task_weights, seed)
+            self._train(data, weighting, seed)
         return self
-
-    def _task_loss_weights(self):
-        """Return the static loss weight of each task as a list of floats."""
-        names = [task.name for task in self._tasks]
-        weights = self.loss_weights
-        if weights is None:
-            return [1.0] * len(names)
-        if isinstance(weights, dict):
-            unknown = set(weights) - set(names)
-            if unknown:
-                raise ValueError(
-                    f"loss_weights names tasks that are not in Y: "
-                    f"{format_names(unknown)}; the tasks are {names}."
-                )
-            weights = [weights.get(name, 1.0) for name in names]
-        weights = list(weights)
-        if len(weights) != len(names):
-            raise ValueError(
-                f"loss_weights has {len(weights)} entries but Y has {len(names)} tasks."
-            )
-        if not all(np.isfinite(w) and w >= 0 for w in weights):
-            raise ValueError(f"loss_weights must be finite and >= 0, got {weights}.")
-        return [float(w) for w in weights]
 
     def _rng_devices(self):
         return [self.device_] if self.device_.type == "cuda" else []
@@ -237,39 +230,42 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             **network_params,
         )
 
-    def _train(self, data, task_weights, seed):
+    def _train(self, data, weighting, seed):
         """Run the shared training loop and record the history."""
         loss = MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks])
-        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate_init)
+        weighting.setup(len(self._tasks), self.module_.shared_parameters())
+        self.weighting_ = weighting
+        parameters = [*self.module_.parameters(), *weighting.parameters()]
+        optimizer = torch.optim.Adam(parameters, lr=self.learning_rate_init)
         generator = torch.Generator().manual_seed(seed)
-        weights = torch.tensor(task_weights, device=self.device_)
         self.history_ = []
         self.n_iter_ = fit_module(
             self.module_,
             optimizer,
             loss,
-            weights,
+            weighting,
             data,
             max_iter=self.max_iter,
             batch_size=self.batch_size,
             generator=generator,
-            on_epoch_end=lambda epoch, losses: self._record_epoch(
-                epoch, losses, task_weights
-            ),
+            on_epoch_end=self._end_epoch,
         )
         self.loss_curve_ = [record["train_loss"] for record in self.history_]
 
-    def _record_epoch(self, epoch, losses, task_weights):
-        """Append one epoch to ``history_``; log it when verbose."""
+    def _end_epoch(self, epoch, losses):
+        """Record the epoch in ``history_``, log it, and update the weighting."""
+        task_weights = self.weighting_.weights()
         record = {
             "epoch": epoch,
             "train_loss": float(np.dot(task_weights, losses)),
             "train_loss_per_task": dict(zip(self.task_names_, losses)),
+            "task_weights": dict(zip(self.task_names_, task_weights)),
         }
         self.history_.append(record)
         if self.verbose:
             per_task = ", ".join(f"{n}={v:.4f}" for n, v in zip(self.task_names_, losses))
             print(f"epoch {epoch}/{self.max_iter}: loss={record['train_loss']:.4f} ({per_task})")
+        self.weighting_.end_epoch(epoch)
         return False
 
     # -- fitted views of the tasks -----------------------------------------------
@@ -301,6 +297,33 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         categorical, numeric = self._encoded_tensors(frame)
         logits = predict_logits(self.module_, categorical, numeric, _PREDICT_BATCH_SIZE)
         return logits.double().numpy()
+
+    def _gates(self, X):
+        """Return the network's gates for X, level by level, as numpy arrays.
+
+        Returns
+        -------
+        list of tuple
+            Per level ``(task_gates, shared_gate)``: arrays of shape
+            (n_tasks, n_samples, n_gated) and (n_samples, n_experts) or None.
+        """
+        check_is_fitted(self, "module_")
+        frame = as_feature_frame(self, X, reset=False)
+        categorical, numeric = self._encoded_tensors(frame)
+        batches = map_batches(
+            lambda module, c, n: module.gate_distributions(c, n),
+            self.module_,
+            categorical,
+            numeric,
+            _PREDICT_BATCH_SIZE,
+        )
+        levels = []
+        for level in zip(*batches):
+            task_gates = torch.cat([g for g, _ in level], dim=1).cpu().numpy()
+            shared = [s for _, s in level]
+            shared = None if shared[0] is None else torch.cat(shared).cpu().numpy()
+            levels.append((task_gates, shared))
+        return levels
 
     def _task_outputs(self, logits):
         """Yield (task, that task's slice of the logits)."""

@@ -107,6 +107,23 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         self.verbose = verbose
         self.encoder = encoder
 
+    def gate_weights(self, X):
+        """Return each task's gate distribution over the experts, row by row.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features with at least the columns seen in ``fit``.
+
+        Returns
+        -------
+        dict
+            Task name -> ndarray of shape (n_samples, n_experts); rows sum to 1.
+            With ``gating="shared"`` every task has the same array.
+        """
+        ((task_gates, _),) = self._gates(X)
+        return dict(zip(self.task_names_, task_gates))
+
     def _network_params(self):
         return {
             "n_experts": self.n_experts,
@@ -208,6 +225,32 @@ class PLEEstimator(MultiTaskEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.encoder = encoder
+
+    def gate_weights(self, X):
+        """Return every level's gate distributions, row by row.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features with at least the columns seen in ``fit``.
+
+        Returns
+        -------
+        list of dict
+            One dict per level. Task name -> ndarray of shape (n_samples,
+            n_task_experts + n_shared_experts): the task's own experts first,
+            then the shared ones. Every level but the last also has
+            ``"shared"`` -> ndarray of shape (n_samples, n_experts), the shared
+            gate over all experts of the level (tasks' experts in task order,
+            then the shared ones).
+        """
+        levels = []
+        for task_gates, shared_gate in self._gates(X):
+            level = dict(zip(self.task_names_, task_gates))
+            if shared_gate is not None:
+                level["shared"] = shared_gate
+            levels.append(level)
+        return levels
 
     def _network_params(self):
         if self.n_shared_experts + self.n_task_experts < 1:

@@ -16,7 +16,7 @@ def _batches(n_samples, batch_size, generator, device):
     return order.split(batch_size)
 
 
-def train_step(module, optimizer, loss, task_weights, batch):
+def train_step(module, optimizer, loss, weighting, batch):
     """One optimisation step; return the detached per-task loss and weight sums.
 
     Parameters
@@ -26,8 +26,8 @@ def train_step(module, optimizer, loss, task_weights, batch):
     optimizer : torch.optim.Optimizer
     loss : callable
         Returns per-task loss sums and weight sums, see ``MultiTaskLoss``.
-    task_weights : torch.Tensor of shape (n_tasks,)
-        Weight of each task's mean loss in the total.
+    weighting : skmtl.weighting.TaskWeighting
+        Combines the per-task mean losses into the loss to minimise.
     batch : tuple of torch.Tensor
         ``(categorical, numeric, targets, weights)`` rows of the batch.
 
@@ -37,19 +37,19 @@ def train_step(module, optimizer, loss, task_weights, batch):
     """
     categorical, numeric, targets, weights = batch
     loss_sums, weight_sums = loss(module(categorical, numeric), targets, weights)
-    total = (task_weights * weighted_task_means(loss_sums, weight_sums)).sum()
+    total = weighting.combine(weighted_task_means(loss_sums, weight_sums))
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     optimizer.step()
     return loss_sums.detach(), weight_sums
 
 
-def train_epoch(module, optimizer, loss, task_weights, data, batch_size, generator):
+def train_epoch(module, optimizer, loss, weighting, data, batch_size, generator):
     """Run one epoch over shuffled mini-batches.
 
     Parameters
     ----------
-    module, optimizer, loss, task_weights
+    module, optimizer, loss, weighting
         As for :func:`train_step`.
     data : tuple of torch.Tensor
         Full ``(categorical, numeric, targets, weights)`` tensors, on the device.
@@ -64,25 +64,24 @@ def train_epoch(module, optimizer, loss, task_weights, data, batch_size, generat
         Mean training loss of each task over its labelled rows in the epoch.
     """
     module.train()
-    loss_total = torch.zeros_like(task_weights)
-    weight_total = torch.zeros_like(task_weights)
+    loss_total = weight_total = 0.0
     for index in _batches(len(data[0]), batch_size, generator, data[0].device):
         loss_sums, weight_sums = train_step(
-            module, optimizer, loss, task_weights, [t[index] for t in data]
+            module, optimizer, loss, weighting, [t[index] for t in data]
         )
         # Summed on the device: no host synchronisation inside the epoch.
-        loss_total += loss_sums
-        weight_total += weight_sums
+        loss_total = loss_total + loss_sums
+        weight_total = weight_total + weight_sums
     return weighted_task_means(loss_total, weight_total)
 
 
-def fit_module(module, optimizer, loss, task_weights, data, *, max_iter, batch_size,
+def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size,
                generator, on_epoch_end):
     """Train for ``max_iter`` epochs, reporting each epoch's per-task losses.
 
     Parameters
     ----------
-    module, optimizer, loss, task_weights, data, batch_size, generator
+    module, optimizer, loss, weighting, data, batch_size, generator
         As for :func:`train_epoch`.
     max_iter : int
         Number of epochs.
@@ -97,7 +96,7 @@ def fit_module(module, optimizer, loss, task_weights, data, *, max_iter, batch_s
     """
     for epoch in range(1, max_iter + 1):
         losses = train_epoch(
-            module, optimizer, loss, task_weights, data, batch_size, generator
+            module, optimizer, loss, weighting, data, batch_size, generator
         )
         if on_epoch_end(epoch, losses.tolist()):
             return epoch
@@ -105,6 +104,31 @@ def fit_module(module, optimizer, loss, task_weights, data, *, max_iter, batch_s
 
 
 @torch.inference_mode()
+def map_batches(function, module, categorical, numeric, batch_size):
+    """Apply ``function(module, categorical, numeric)`` to row batches, in eval mode.
+
+    Parameters
+    ----------
+    function : callable
+        Called on each batch; returns a tensor or a nested list/tuple of them.
+    module : torch.nn.Module
+    categorical, numeric : torch.Tensor
+        Encoded inputs on the module's device.
+    batch_size : int
+        Rows per call; bounds memory.
+
+    Returns
+    -------
+    list
+        One output per batch.
+    """
+    module.eval()
+    return [
+        function(module, c, n)
+        for c, n in zip(categorical.split(batch_size), numeric.split(batch_size))
+    ]
+
+
 def predict_logits(module, categorical, numeric, batch_size):
     """Return the module's outputs for all rows, computed in batches.
 
@@ -121,9 +145,7 @@ def predict_logits(module, categorical, numeric, batch_size):
     -------
     torch.Tensor of shape (n_samples, n_outputs) on the CPU
     """
-    module.eval()
-    parts = [
-        module(c, n).cpu()
-        for c, n in zip(categorical.split(batch_size), numeric.split(batch_size))
-    ]
+    parts = map_batches(
+        lambda m, c, n: m(c, n).cpu(), module, categorical, numeric, batch_size
+    )
     return torch.cat(parts)

@@ -65,7 +65,7 @@ def test_mmoe_gates_are_distributions_and_shared_gating_is_one_gate():
 
 def test_ple_gates_select_own_and_shared_experts():
     net = PLE([], 5, [1, 1], n_levels=2, n_shared_experts=1, n_task_experts=2)
-    levels = net.gate_weights(net.input(torch.zeros(3, 0, dtype=torch.long), torch.randn(3, 5)))
+    levels = net.gate_distributions(torch.zeros(3, 0, dtype=torch.long), torch.randn(3, 5))
     (task_gates, shared_gate), (last_task_gates, last_shared) = levels
     assert task_gates.shape == (2, 3, 3)  # 2 own + 1 shared expert per task
     assert shared_gate.shape == (3, 5)  # all 2 * 2 + 1 experts

@@ -101,6 +101,22 @@ class MMoE(MultiTaskNetwork):
         logits = self.gates(x).view(x.shape[0], -1, self.n_experts).transpose(0, 1)
         return torch.softmax(logits, dim=-1).expand(self.n_tasks, -1, -1)
 
+    def gate_distributions(self, categorical, numeric):
+        """Return each task's gate weights for raw encoded inputs.
+
+        Parameters
+        ----------
+        categorical : torch.LongTensor of shape (n_samples, n_categorical)
+        numeric : torch.Tensor of shape (n_samples, n_numeric)
+
+        Returns
+        -------
+        list of tuple
+            One level: ``[(task_gates, None)]`` with ``task_gates`` of shape
+            (n_tasks, n_samples, n_experts), the layout :meth:`PLE.gate_distributions` uses.
+        """
+        return [(self.gate_weights(self.input(categorical, numeric)), None)]
+
     def represent(self, x):
         """Mix the experts' outputs with each task's gate.
 

@@ -215,13 +215,13 @@ class PLE(MultiTaskNetwork):
             x = level(x)
         return x
 
-    def gate_weights(self, x):
+    def gate_distributions(self, categorical, numeric):
         """Return every level's task gates (and shared gate) for inspection.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (n_samples, n_inputs)
-            Output of the input layer.
+        categorical : torch.LongTensor of shape (n_samples, n_categorical)
+        numeric : torch.Tensor of shape (n_samples, n_numeric)
 
         Returns
         -------
@@ -229,6 +229,7 @@ class PLE(MultiTaskNetwork):
             Per level, ``(task_gates, shared_gate)`` as returned by
             :meth:`ExtractionLevel.gate_weights`.
         """
+        x = self.input(categorical, numeric)
         gates = []
         for level in self.levels:
             gates.append(level.gate_weights(x))
