@@ -16,6 +16,8 @@ from sklearn.utils import check_random_state
 from skmtl._device import loadable_device, resolve_device
 from skmtl._encoder import FeatureEncoder
 from skmtl._losses import MultiTaskLoss
+from skmtl._monitor import ValidationMonitor
+from skmtl._options import class_weight_matrix, make_optimizer, resolve_class_weight
 from skmtl._targets import as_target_frame, encode_targets, fit_tasks
 from skmtl._training import fit_module, map_batches, predict_logits
 from skmtl._validation import (
@@ -72,6 +74,32 @@ _COMMON_PARAMETER_DOCS = """
         0 prints nothing; 1 logs each epoch's per-task losses.
     encoder : FeatureEncoder or None, default=None
         Encoder to clone and fit on X; None uses ``FeatureEncoder()``.
+    early_stopping : bool, default=False
+        Stop when ``validation_metric`` has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and restore the best epoch's weights.
+        Validation data is ``fit``'s ``eval_set``, else a random
+        ``validation_fraction`` of the training rows.
+    validation_fraction : float, default=0.1
+        Share of the rows held out when ``early_stopping`` has no
+        ``eval_set``.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Smallest change of the monitored metric that counts as improvement.
+    validation_metric : str, default="loss"
+        What early stopping monitors: ``"loss"`` (mean validation loss over
+        tasks), ``"score"`` (mean of the tasks' scores, see :meth:`score`),
+        ``"loss:<task>"`` or ``"score:<task>"`` for one task.
+    class_weight : None, "balanced" or dict, default=None
+        Per-class loss weights of classification tasks: ``"balanced"`` for
+        every one, or a dict from task name to ``"balanced"`` or to a dict
+        {label: weight} (labels not listed weigh 1). Multiplies
+        ``sample_weight``.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimiser, built as ``optimizer(params, lr=learning_rate_init,
+        weight_decay=weight_decay)``.
+    weight_decay : float, default=0.0
+        L2 penalty (decoupled for ``"adamw"``).
 """
 
 _COMMON_ATTRIBUTE_DOCS = """
@@ -94,7 +122,11 @@ _COMMON_ATTRIBUTE_DOCS = """
     history_ : list of dict
         One dict per epoch: ``epoch``, ``train_loss`` (weighted total),
         ``train_loss_per_task`` (task name -> mean loss over labelled rows) and
-        ``task_weights`` (task name -> weight used in that epoch).
+        ``task_weights`` (task name -> weight used in that epoch); with
+        validation data also ``valid_loss_per_task`` and
+        ``valid_score_per_task``.
+    best_iteration_ : int or None
+        Epoch whose weights were restored by early stopping (None without).
     weighting_ : skmtl.weighting.TaskWeighting
         The fitted task-weighting strategy (a copy of ``loss_weights``).
     loss_curve_ : list of float
@@ -146,6 +178,14 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "encoder": [None, HasMethods(["fit", "encode"])],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "validation_metric": [str],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"}), type],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
     }
 
     # -- what subclasses provide -------------------------------------------------
@@ -158,7 +198,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
 
     # -- fit ---------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None):
         """Fit the encoder and train the network on every task at once.
 
         Parameters
@@ -170,6 +210,10 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             space (excluded from that task's loss only).
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row in every task's loss.
+        eval_set : tuple (X_val, y_val), default=None
+            Validation data scored after every epoch (recorded in
+            ``history_``) and, with ``early_stopping=True``, monitored instead
+            of a ``validation_fraction`` split.
 
         Returns
         -------
@@ -184,17 +228,62 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         weights = check_sample_weight(sample_weight, len(frame))
         self._tasks = fit_tasks(targets, self.task_types)
         weighting = resolve_weighting(self.loss_weights, self.task_names_)
+        class_weights = resolve_class_weight(self.class_weight, self._tasks)
+        random_state = check_random_state(self.random_state)
+        seed = random_state.randint(np.iinfo(np.int32).max)
+        train, validation = self._split_validation(
+            frame, targets, weights, eval_set, random_state
+        )
         self.encoder_ = clone(self.encoder if self.encoder is not None else FeatureEncoder())
-        self.encoder_.fit(frame)
-        values, mask = encode_targets(targets, self._tasks)
+        self.encoder_.fit(train[0])
         self.device_ = resolve_device(self.device)
-        data = self._training_tensors(frame, values, mask * weights[:, None])
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        data = self._training_tensors(*train, class_weights)
+        monitor = None
+        if validation is not None:
+            monitor = self._monitor(self._training_tensors(*validation, None), validation[1])
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
             self.module_ = self._build_network(network_params)
-            self._train(data, weighting, seed)
+            self._train(data, weighting, monitor, seed)
         return self
+
+    def _split_validation(self, frame, targets, weights, eval_set, random_state):
+        """Return (frame, targets, weights) for training and for validation.
+
+        Validation is ``eval_set`` when given, else a random
+        ``validation_fraction`` of the rows when ``early_stopping``, else None.
+        """
+        if eval_set is not None:
+            if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
+                raise ValueError("eval_set must be a pair (X_val, y_val).")
+            X_val = as_feature_frame(self, eval_set[0], reset=False)
+            y_val, _ = as_target_frame(eval_set[1], len(X_val))
+            if list(y_val.columns) != list(targets.columns):
+                y_val = y_val.set_axis(targets.columns, axis=1)
+            return (frame, targets, weights), (X_val, y_val, np.ones(len(X_val)))
+        if not self.early_stopping:
+            return (frame, targets, weights), None
+        n_valid = int(np.ceil(self.validation_fraction * len(frame)))
+        if n_valid < 1 or n_valid >= len(frame):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no rows "
+                f"for training or validation out of {len(frame)}."
+            )
+        order = random_state.permutation(len(frame))
+        parts = (order[n_valid:], order[:n_valid])
+        return tuple((frame.iloc[i], targets.iloc[i], weights[i]) for i in parts)
+
+    def _monitor(self, data, targets):
+        """Build the validation monitor for ``history_`` and early stopping."""
+        return ValidationMonitor(
+            data,
+            MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks]),
+            lambda logits: self._scores_from_logits(logits, targets, strict=False),
+            self.task_names_,
+            self.validation_metric,
+            self.tol,
+            self.n_iter_no_change if self.early_stopping else None,
+        )
 
     def _rng_devices(self):
         return [self.device_] if self.device_.type == "cuda" else []
@@ -207,14 +296,22 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             torch.as_tensor(encoded.numeric, device=self.device_),
         )
 
-    def _training_tensors(self, frame, values, weights):
-        """Build every tensor the training loop slices, once, on the device."""
+    def _training_tensors(self, frame, targets, weights, class_weights):
+        """Build every tensor the training loop slices, once, on the device.
+
+        The loss weight of each (row, task) is the sample weight, times the
+        class weight of its label, times 0 where the label is missing.
+        """
+        values, mask = encode_targets(targets, self._tasks)
+        row_weights = mask * weights[:, None]
+        if class_weights is not None:
+            row_weights = row_weights * class_weight_matrix(values, mask, class_weights)
         categorical, numeric = self._encoded_tensors(frame)
         return (
             categorical,
             numeric,
             torch.as_tensor(values, device=self.device_),
-            torch.as_tensor(weights, dtype=torch.float32, device=self.device_),
+            torch.as_tensor(row_weights, dtype=torch.float32, device=self.device_),
         )
 
     def _build_network(self, network_params):
@@ -230,13 +327,15 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             **network_params,
         )
 
-    def _train(self, data, weighting, seed):
+    def _train(self, data, weighting, monitor, seed):
         """Run the shared training loop and record the history."""
         loss = MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks])
         weighting.setup(len(self._tasks), self.module_.shared_parameters())
-        self.weighting_ = weighting
+        self.weighting_, self._validation = weighting, monitor
         parameters = [*self.module_.parameters(), *weighting.parameters()]
-        optimizer = torch.optim.Adam(parameters, lr=self.learning_rate_init)
+        optimizer = make_optimizer(
+            self.optimizer, parameters, self.learning_rate_init, self.weight_decay
+        )
         generator = torch.Generator().manual_seed(seed)
         self.history_ = []
         self.n_iter_ = fit_module(
@@ -251,6 +350,11 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             on_epoch_end=self._end_epoch,
         )
         self.loss_curve_ = [record["train_loss"] for record in self.history_]
+        self.best_iteration_ = None
+        if monitor is not None and self.early_stopping:
+            monitor.restore_best(self.module_)
+            self.best_iteration_ = monitor.best_epoch
+        del self._validation
 
     def _end_epoch(self, epoch, losses):
         """Record the epoch in ``history_``, log it, and update the weighting."""
@@ -261,12 +365,16 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             "train_loss_per_task": dict(zip(self.task_names_, losses)),
             "task_weights": dict(zip(self.task_names_, task_weights)),
         }
+        stop = False
+        if self._validation is not None:
+            fields, stop = self._validation.step(self.module_, epoch)
+            record.update(fields)
         self.history_.append(record)
         if self.verbose:
             per_task = ", ".join(f"{n}={v:.4f}" for n, v in zip(self.task_names_, losses))
             print(f"epoch {epoch}/{self.max_iter}: loss={record['train_loss']:.4f} ({per_task})")
         self.weighting_.end_epoch(epoch)
-        return False
+        return stop
 
     # -- fitted views of the tasks -----------------------------------------------
 
@@ -410,6 +518,14 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         """
         logits = self._logits(X)
         targets, _ = as_target_frame(y, len(logits))
+        return self._scores_from_logits(logits, targets, strict=True)
+
+    def _scores_from_logits(self, logits, targets, strict):
+        """Per-task scores of ``logits`` against ``targets``.
+
+        With ``strict=False`` an undefined score (one class only) is NaN
+        instead of an error, for monitoring.
+        """
         if targets.shape[1] != len(self._tasks):
             raise ValueError(
                 f"y has {targets.shape[1]} tasks but the model was fitted on "
@@ -419,11 +535,13 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         for k, (task, out) in enumerate(self._task_outputs(logits)):
             labelled = targets.iloc[:, k].notna().to_numpy()
             y_true = targets.iloc[:, k].to_numpy()[labelled]
-            if task.type == "binary":
-                y_score = out[labelled, 0]
-            else:
-                y_score = self._decode(task, out[labelled])
-            scores[task.name] = float(_task_score(task, y_true, y_score))
+            y_score = out[labelled, 0] if task.type == "binary" else self._decode(task, out[labelled])
+            try:
+                scores[task.name] = float(_task_score(task, y_true, y_score))
+            except ValueError:
+                if strict:
+                    raise
+                scores[task.name] = float("nan")
         return scores
 
     def score(self, X, y, sample_weight=None):

@@ -90,6 +90,14 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         random_state=None,
         verbose=0,
         encoder=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        validation_metric="loss",
+        class_weight=None,
+        optimizer="adam",
+        weight_decay=0.0,
     ):
         self.n_experts = n_experts
         self.expert_hidden_sizes = expert_hidden_sizes
@@ -106,6 +114,14 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.encoder = encoder
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.validation_metric = validation_metric
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
 
     def gate_weights(self, X):
         """Return each task's gate distribution over the experts, row by row.
@@ -208,6 +224,14 @@ class PLEEstimator(MultiTaskEstimator):
         random_state=None,
         verbose=0,
         encoder=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        validation_metric="loss",
+        class_weight=None,
+        optimizer="adam",
+        weight_decay=0.0,
     ):
         self.n_levels = n_levels
         self.n_shared_experts = n_shared_experts
@@ -225,6 +249,14 @@ class PLEEstimator(MultiTaskEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.encoder = encoder
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.validation_metric = validation_metric
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
 
     def gate_weights(self, X):
         """Return every level's gate distributions, row by row.
@@ -345,6 +377,14 @@ class DCNMultiTask(MultiTaskEstimator):
         random_state=None,
         verbose=0,
         encoder=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        validation_metric="loss",
+        class_weight=None,
+        optimizer="adam",
+        weight_decay=0.0,
     ):
         self.n_cross_layers = n_cross_layers
         self.cross_type = cross_type
@@ -362,6 +402,14 @@ class DCNMultiTask(MultiTaskEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.encoder = encoder
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.validation_metric = validation_metric
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
 
     def _network_params(self):
         return {
@@ -432,6 +480,14 @@ class SharedBottomEstimator(MultiTaskEstimator):
         random_state=None,
         verbose=0,
         encoder=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        validation_metric="loss",
+        class_weight=None,
+        optimizer="adam",
+        weight_decay=0.0,
     ):
         self.bottom_hidden_sizes = bottom_hidden_sizes
         self.embedding_dim = embedding_dim
@@ -446,6 +502,14 @@ class SharedBottomEstimator(MultiTaskEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.encoder = encoder
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.validation_metric = validation_metric
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
 
     def _network_params(self):
         return {
