@@ -117,7 +117,7 @@ _COMMON_ATTRIBUTE_DOCS = """
         Device the network lives on.
     n_features_in_ : int
         Number of columns of X seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of X, when they are all strings.
     history_ : list of dict
         One dict per epoch: ``epoch``, ``train_loss`` (weighted total),

@@ -20,7 +20,14 @@ from skmtl._validation import (
 
 
 class EncodedFeatures(NamedTuple):
-    """The two arrays a network reads.
+    """The two arrays a network reads, as returned by :meth:`FeatureEncoder.encode`.
+
+    Parameters
+    ----------
+    categorical : ndarray of shape (n_samples, n_categorical + n_binned), dtype int64
+        Embedding indices.
+    numeric : ndarray of shape (n_samples, n_numeric), dtype float32
+        Scaled numeric values.
 
     Attributes
     ----------
@@ -29,6 +36,15 @@ class EncodedFeatures(NamedTuple):
         The numeric columns' bins follow the categorical columns.
     numeric : ndarray of shape (n_samples, n_numeric), dtype float32
         Imputed and standardised numeric columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmtl import FeatureEncoder
+    >>> df = pd.DataFrame({"city": ["Paris", "Rome"], "age": [31.0, 52.0]})
+    >>> encoded = FeatureEncoder(n_bins=0).fit(df).encode(df)
+    >>> encoded.categorical.dtype, encoded.numeric.dtype
+    (dtype('int64'), dtype('float32'))
     """
 
     categorical: np.ndarray
@@ -143,7 +159,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         then of each bin column (bins + 2).
     n_features_in_ : int
         Number of columns seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in ``fit``, when they are all strings.
 
     See Also

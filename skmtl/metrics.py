@@ -10,6 +10,10 @@ class _TaskScorer:
         self.task = task
 
     def __call__(self, estimator, X, y):
+        # In a Pipeline, the earlier steps transform X for the final estimator.
+        if hasattr(estimator, "steps"):
+            X = estimator[:-1].transform(X)
+            estimator = estimator[-1]
         scores = estimator.score_tasks(X, y)
         if self.task not in scores:
             raise ValueError(
@@ -41,7 +45,8 @@ def make_task_scorer(task):
         ``scorer(estimator, X, y) -> float``, usable as ``scoring=`` in
         :class:`~sklearn.model_selection.GridSearchCV` or
         :func:`~sklearn.model_selection.cross_val_score`, alone or in a dict
-        of several scorers.
+        of several scorers. The estimator may be a
+        :class:`~sklearn.pipeline.Pipeline` ending in a skmtl estimator.
 
     Examples
     --------

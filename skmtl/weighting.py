@@ -40,8 +40,27 @@ class TaskWeighting:
     """Base class of task-weighting strategies: a weighted sum with fixed weights 1.
 
     Subclasses override what they need; see the module docstring for the
-    protocol.
+    protocol. Overriding methods inherit these docstrings.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmtl.weighting import TaskWeighting
+    >>> class FirstTaskOnly(TaskWeighting):
+    ...     def combine(self, task_losses):
+    ...         return task_losses[0]
+    >>> strategy = FirstTaskOnly(); strategy.setup(2, [])
+    >>> float(strategy.combine(torch.tensor([0.5, 9.0])))
+    0.5
     """
+
+    def __init_subclass__(cls, **kwargs):
+        # Overrides without a docstring show the protocol's, in help() and docs.
+        super().__init_subclass__(**kwargs)
+        for name in ("setup", "combine", "parameters", "end_epoch", "weights"):
+            method = cls.__dict__.get(name)
+            if method is not None and not method.__doc__:
+                method.__doc__ = getattr(TaskWeighting, name).__doc__
 
     def setup(self, n_tasks, shared_parameters):
         """Prepare for a fit of ``n_tasks`` tasks.
@@ -129,7 +148,6 @@ class StaticWeights(TaskWeighting):
         self.weights_init = weights
 
     def setup(self, n_tasks, shared_parameters):
-        """Check and store the weights; see :meth:`TaskWeighting.setup`."""
         if np.ndim(self.weights_init) and len(self.weights_init) != n_tasks:
             raise ValueError(
                 f"loss_weights has {len(self.weights_init)} entries but y has "
@@ -167,13 +185,11 @@ class DynamicWeights(TaskWeighting):
         self.decay = decay
 
     def setup(self, n_tasks, shared_parameters):
-        """Store w_k0 and gamma_k; see :meth:`TaskWeighting.setup`."""
         self._initial = torch.tensor(_per_task(self.initial, n_tasks, "initial"))
         self._decay = torch.tensor(_per_task(self.decay, n_tasks, "decay"))
         self._current = self._initial.float()
 
     def end_epoch(self, epoch):
-        """Set the weights for the next epoch; see :meth:`TaskWeighting.end_epoch`."""
         self._current = (self._initial * self._decay**epoch).float()
 
 
@@ -195,26 +211,22 @@ class UncertaintyWeights(TaskWeighting):
     >>> import torch
     >>> from skmtl.weighting import UncertaintyWeights
     >>> w = UncertaintyWeights(); w.setup(2, [])
-    >>> float(w.combine(torch.tensor([1.0, 3.0])))  # s = 0 at the start
+    >>> float(w.combine(torch.tensor([1.0, 3.0])).detach())  # s = 0 at the start
     4.0
     """
 
     def setup(self, n_tasks, shared_parameters):
-        """Create s_k = 0 on the parameters' device; see :meth:`TaskWeighting.setup`."""
         device = shared_parameters[0].device if shared_parameters else None
         self.log_variances_ = torch.zeros(n_tasks, device=device, requires_grad=True)
 
     def combine(self, task_losses):
-        """Return sum_k exp(-s_k) L_k + s_k; see :meth:`TaskWeighting.combine`."""
         s = self.log_variances_
         return (torch.exp(-s) * task_losses + s).sum()
 
     def parameters(self):
-        """Return [s]; see :meth:`TaskWeighting.parameters`."""
         return [self.log_variances_]
 
     def weights(self):
-        """Return exp(-s_k); see :meth:`TaskWeighting.weights`."""
         return torch.exp(-self.log_variances_.detach()).cpu().tolist()
 
 
@@ -269,7 +281,6 @@ class GradNorm(TaskWeighting):
         self.learning_rate = learning_rate
 
     def setup(self, n_tasks, shared_parameters):
-        """Start from equal weights; see :meth:`TaskWeighting.setup`."""
         self._shared = [p for p in shared_parameters if p.requires_grad]
         if not self._shared:
             raise ValueError("GradNorm needs a network with shared parameters.")
@@ -288,10 +299,6 @@ class GradNorm(TaskWeighting):
         return torch.stack(norms)
 
     def combine(self, task_losses):
-        """Update the weights from this batch, then weight the losses.
-
-        See :meth:`TaskWeighting.combine`.
-        """
         norms = self._gradient_norms(task_losses)
         with torch.no_grad():
             losses = task_losses.detach()
@@ -313,7 +320,6 @@ class GradNorm(TaskWeighting):
         return (self._current * task_losses).sum()
 
     def end_epoch(self, epoch):
-        """Record the epoch's mean gradient norms; see :meth:`TaskWeighting.end_epoch`."""
         if self._n_steps:
             self.grad_norms_ = (self._norm_sum / self._n_steps).cpu()
         self._norm_sum, self._n_steps = 0.0, 0

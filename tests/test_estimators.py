@@ -242,6 +242,10 @@ def test_pipeline_gridsearch_and_cross_val_score(two_task_data):
     ).fit(X, Y)
     assert search.best_params_["mmoeclassifierregressor__n_experts"] in (2, 4)
     assert search.score(X_test, Y_test) > 0.85
+    by_task = make_task_scorer("bought")(search.best_estimator_, X_test, Y_test)
+    assert by_task == search.best_estimator_[-1].score_tasks(
+        search.best_estimator_[:-1].transform(X_test), Y_test
+    )["bought"]
     est = clone(ESTIMATORS["mmoe"])
     scores = cross_val_score(est, X, Y, cv=3, scoring=make_task_scorer("bought"))
     assert scores.shape == (3,) and scores.min() > 0.8

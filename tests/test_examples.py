@@ -1,0 +1,57 @@
+"""Every example runs at reduced size and writes its figure.
+
+Each script runs as ``__main__`` with its command-line arguments (runpy, in
+this process: a subprocess would spend most of its time importing torch), in
+a temporary folder. The census example uses the sample shipped with skmtl,
+so no data files are needed.
+"""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+torch = pytest.importorskip("torch")
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# script -> (reduced-size arguments, files it must write)
+RUNS = {
+    "plot_census_income.py": (
+        ["--max-iter", "1"],
+        ["census_income.png", "census_income.json"],
+    ),
+    "plot_task_correlation.py": (
+        ["--n-samples", "300", "--max-iter", "2", "--repeats", "1"],
+        ["task_correlation.png"],
+    ),
+    "plot_mixed_tasks.py": (
+        ["--n-samples", "600", "--max-iter", "2"],
+        ["mixed_tasks.png", "mixed_tasks_pipeline.joblib"],
+    ),
+}
+
+
+def test_every_example_is_tested():
+    assert sorted(p.name for p in EXAMPLES.glob("plot_*.py")) == sorted(RUNS)
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_example_runs(script, tmp_path, monkeypatch):
+    args, outputs = RUNS[script]
+    out = tmp_path / "out"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [script, *args, "--out", str(out)])
+    threads = torch.get_num_threads()  # the examples set it
+    try:
+        runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    finally:
+        torch.set_num_threads(threads)
+    for name in outputs:
+        path = out / name
+        assert path.is_file(), f"{script} did not write {name}"
+        assert path.stat().st_size > 0, f"{script} wrote an empty {name}"
+    png = (out / outputs[0]).read_bytes()
+    assert png.startswith(b"\x89PNG"), f"{outputs[0]} is not a PNG"
