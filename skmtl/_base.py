@@ -71,7 +71,9 @@ _COMMON_PARAMETER_DOCS = """
         Seeds weight initialisation, shuffling and dropout. The same integer
         on the same device gives identical predictions.
     verbose : int, default=0
-        0 prints nothing; 1 logs each epoch's per-task losses.
+        0 prints nothing; 1 shows a progress bar per epoch (tqdm, on stderr)
+        ending with each task's training (and validation) loss, or prints one
+        line per epoch when tqdm is not installed.
     encoder : FeatureEncoder or None, default=None
         Encoder to clone and fit on X; None uses ``FeatureEncoder()``.
     early_stopping : bool, default=False
@@ -348,6 +350,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             batch_size=self.batch_size,
             generator=generator,
             on_epoch_end=self._end_epoch,
+            progress=self._progress_bar if self.verbose else None,
         )
         self.loss_curve_ = [record["train_loss"] for record in self.history_]
         self.best_iteration_ = None
@@ -355,6 +358,25 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             monitor.restore_best(self.module_)
             self.best_iteration_ = monitor.best_epoch
         del self._validation
+
+    def _progress_bar(self, epoch):
+        """Return a wrapper showing the epoch's batches in a tqdm bar, if installed."""
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # tqdm is optional: verbose falls back to a line per epoch
+            return iter
+
+        def wrap(batches):
+            # Updated by hand: iterating a tqdm closes it before the epoch's
+            # losses are known, and they belong on the finished bar.
+            self._bar = tqdm(
+                total=len(batches), desc=f"epoch {epoch}/{self.max_iter}", unit="batch"
+            )
+            for batch in batches:
+                yield batch
+                self._bar.update()
+
+        return wrap
 
     def _end_epoch(self, epoch, losses):
         """Record the epoch in ``history_``, log it, and update the weighting."""
@@ -371,10 +393,21 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             record.update(fields)
         self.history_.append(record)
         if self.verbose:
-            per_task = ", ".join(f"{n}={v:.4f}" for n, v in zip(self.task_names_, losses))
-            print(f"epoch {epoch}/{self.max_iter}: loss={record['train_loss']:.4f} ({per_task})")
+            self._log_epoch(record)
         self.weighting_.end_epoch(epoch)
         return stop
+
+    def _log_epoch(self, record):
+        """Show the epoch's per-task losses on its progress bar, or print them."""
+        losses = {**record["train_loss_per_task"]}
+        losses.update({f"val_{k}": v for k, v in record.get("valid_loss_per_task", {}).items()})
+        bar = self.__dict__.pop("_bar", None)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()})
+            bar.close()
+            return
+        per_task = ", ".join(f"{k}={v:.4f}" for k, v in losses.items())
+        print(f"epoch {record['epoch']}/{self.max_iter}: {per_task}")
 
     # -- fitted views of the tasks -----------------------------------------------
 

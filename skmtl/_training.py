@@ -44,7 +44,9 @@ def train_step(module, optimizer, loss, weighting, batch):
     return loss_sums.detach(), weight_sums
 
 
-def train_epoch(module, optimizer, loss, weighting, data, batch_size, generator):
+def train_epoch(
+    module, optimizer, loss, weighting, data, batch_size, generator, wrap=iter
+):
     """Run one epoch over shuffled mini-batches.
 
     Parameters
@@ -57,6 +59,8 @@ def train_epoch(module, optimizer, loss, weighting, data, batch_size, generator)
         Rows per step.
     generator : torch.Generator
         Drives the shuffling.
+    wrap : callable, default=iter
+        Wraps the sequence of batches, e.g. in a progress bar.
 
     Returns
     -------
@@ -65,7 +69,7 @@ def train_epoch(module, optimizer, loss, weighting, data, batch_size, generator)
     """
     module.train()
     loss_total = weight_total = 0.0
-    for index in _batches(len(data[0]), batch_size, generator, data[0].device):
+    for index in wrap(_batches(len(data[0]), batch_size, generator, data[0].device)):
         loss_sums, weight_sums = train_step(
             module, optimizer, loss, weighting, [t[index] for t in data]
         )
@@ -76,7 +80,7 @@ def train_epoch(module, optimizer, loss, weighting, data, batch_size, generator)
 
 
 def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size,
-               generator, on_epoch_end):
+               generator, on_epoch_end, progress=None):
     """Train for ``max_iter`` epochs, reporting each epoch's per-task losses.
 
     Parameters
@@ -88,6 +92,8 @@ def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size
     on_epoch_end : callable
         Called as ``on_epoch_end(epoch, per_task_losses)`` with a list of
         floats; training stops early when it returns True.
+    progress : callable or None
+        ``progress(epoch)`` returns the ``wrap`` of that epoch's batches.
 
     Returns
     -------
@@ -95,8 +101,9 @@ def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size
         Number of epochs run.
     """
     for epoch in range(1, max_iter + 1):
+        wrap = progress(epoch) if progress is not None else iter
         losses = train_epoch(
-            module, optimizer, loss, weighting, data, batch_size, generator
+            module, optimizer, loss, weighting, data, batch_size, generator, wrap
         )
         if on_epoch_end(epoch, losses.tolist()):
             return epoch

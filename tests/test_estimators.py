@@ -383,5 +383,6 @@ def test_verbose_zero_prints_nothing_and_one_reports_epochs(capsys, two_task_dat
         est.fit(X, Y)
     assert capsys.readouterr().out == ""
     est.set_params(verbose=1).fit(X, Y)
-    out = capsys.readouterr().out
-    assert "epoch 2/2" in out and "clicked=" in out
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err  # tqdm writes its bar to stderr
+    assert "epoch 2/2" in shown and "clicked=" in shown and "bought=" in shown
