@@ -26,6 +26,7 @@ PUBLIC_MODULES = [
     "skmtl.metrics",
     "skmtl.exceptions",
     "skmtl.weighting",
+    "skmtl.inspection",
 ]
 
 # Errors that make a docstring wrong or useless: missing docstring or summary,
