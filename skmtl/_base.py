@@ -102,6 +102,10 @@ _COMMON_PARAMETER_DOCS = """
         weight_decay=weight_decay)``.
     weight_decay : float, default=0.0
         L2 penalty (decoupled for ``"adamw"``).
+    warm_start : bool, default=False
+        When True and the model is fitted, ``fit`` trains ``max_iter`` more
+        epochs from the current weights (same encoder, tasks and optimizer);
+        ``history_`` and ``n_iter_`` count on.
 """
 
 _COMMON_ATTRIBUTE_DOCS = """
@@ -134,7 +138,8 @@ _COMMON_ATTRIBUTE_DOCS = """
     loss_curve_ : list of float
         ``train_loss`` of each epoch.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (in total, with ``warm_start`` or
+        ``partial_fit``).
 """
 
 
@@ -188,6 +193,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"}), type],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
     }
 
     # -- what subclasses provide -------------------------------------------------
@@ -223,31 +229,81 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        network_params = self._network_params()
-        positive_sizes(self.tower_hidden_sizes, "tower_hidden_sizes", allow_empty=True)
-        frame = as_feature_frame(self, X, reset=True)
-        targets, self._y_is_1d = as_target_frame(y, len(frame))
+        warm = self.warm_start and hasattr(self, "module_")
+        return self._fit(X, y, sample_weight, eval_set, self.max_iter, reset=not warm)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train one epoch on a chunk of rows, continuing from earlier calls.
+
+        The first call fits the encoder, the tasks (types and classes) and
+        the network on its chunk; later calls reuse them, so the first chunk
+        must hold every class of every classification task. Categories
+        unseen in the first chunk are encoded as unknown (code 0), like
+        unseen categories at prediction. The optimizer's state carries over
+        between calls (but not through pickling).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            A chunk of raw features.
+        y : DataFrame, Series or array-like of shape (n_samples, n_tasks) or (n_samples,)
+            Its targets, with the same task columns on every call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in every task's loss.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first = not hasattr(self, "module_")
+        if first:
+            self._validate_params()
+        return self._fit(X, y, sample_weight, None, 1, reset=first)
+
+    def _fit(self, X, y, sample_weight, eval_set, n_epochs, reset):
+        """Train ``n_epochs``; from scratch when ``reset``, else continuing."""
+        if reset:
+            network_params = self._network_params()
+            positive_sizes(self.tower_hidden_sizes, "tower_hidden_sizes", allow_empty=True)
+        frame = as_feature_frame(self, X, reset=reset)
+        targets, y_is_1d = as_target_frame(y, len(frame))
         weights = check_sample_weight(sample_weight, len(frame))
-        self._tasks = fit_tasks(targets, self.task_types)
-        weighting = resolve_weighting(self.loss_weights, self.task_names_)
+        if reset:
+            self._y_is_1d = y_is_1d
+            self._tasks = fit_tasks(targets, self.task_types)
+        else:
+            self._check_same_tasks(targets)
         class_weights = resolve_class_weight(self.class_weight, self._tasks)
         random_state = check_random_state(self.random_state)
         seed = random_state.randint(np.iinfo(np.int32).max)
         train, validation = self._split_validation(
             frame, targets, weights, eval_set, random_state
         )
-        self.encoder_ = clone(self.encoder if self.encoder is not None else FeatureEncoder())
-        self.encoder_.fit(train[0])
-        self.device_ = resolve_device(self.device)
+        if reset:
+            self.encoder_ = clone(self.encoder if self.encoder is not None else FeatureEncoder())
+            self.encoder_.fit(train[0])
+            self.device_ = resolve_device(self.device)
         data = self._training_tensors(*train, class_weights)
         monitor = None
         if validation is not None:
             monitor = self._monitor(self._training_tensors(*validation, None), validation[1])
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
-            self.module_ = self._build_network(network_params)
-            self._train(data, weighting, monitor, seed)
+            if reset:
+                self.module_ = self._build_network(network_params)
+                self._start_training()
+            self._train(data, monitor, seed, n_epochs)
         return self
+
+    def _check_same_tasks(self, targets):
+        """Continued training must see the tasks the model was built for."""
+        names = [str(c) for c in targets.columns]
+        if names != self.task_names_:
+            raise ValueError(
+                f"y has tasks {names} but the model was fitted on {self.task_names_}; "
+                "continued training (warm_start, partial_fit) needs the same tasks."
+            )
 
     def _split_validation(self, frame, targets, weights, eval_set, random_state):
         """Return (frame, targets, weights) for training and for validation.
@@ -329,26 +385,33 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             **network_params,
         )
 
-    def _train(self, data, weighting, monitor, seed):
-        """Run the shared training loop and record the history."""
-        loss = MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks])
-        weighting.setup(len(self._tasks), self.module_.shared_parameters())
-        self.weighting_, self._validation = weighting, monitor
-        parameters = [*self.module_.parameters(), *weighting.parameters()]
-        optimizer = make_optimizer(
+    def _start_training(self):
+        """Create the weighting, optimizer and history that training continues."""
+        self.weighting_ = resolve_weighting(self.loss_weights, self.task_names_)
+        self.weighting_.setup(len(self._tasks), self.module_.shared_parameters())
+        parameters = [*self.module_.parameters(), *self.weighting_.parameters()]
+        self._optimizer = make_optimizer(
             self.optimizer, parameters, self.learning_rate_init, self.weight_decay
         )
-        generator = torch.Generator().manual_seed(seed)
-        self.history_ = []
-        self.n_iter_ = fit_module(
+        self.history_, self.loss_curve_, self.n_iter_ = [], [], 0
+
+    def _train(self, data, monitor, seed, n_epochs):
+        """Run the shared training loop for ``n_epochs`` and record the history."""
+        if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
+            parameters = [*self.module_.parameters(), *self.weighting_.parameters()]
+            self._optimizer = make_optimizer(
+                self.optimizer, parameters, self.learning_rate_init, self.weight_decay
+            )
+        self._validation = monitor
+        self.n_iter_ += fit_module(
             self.module_,
-            optimizer,
-            loss,
-            weighting,
+            self._optimizer,
+            MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks]),
+            self.weighting_,
             data,
-            max_iter=self.max_iter,
+            max_iter=n_epochs,
             batch_size=self.batch_size,
-            generator=generator,
+            generator=torch.Generator().manual_seed(seed),
             on_epoch_end=self._end_epoch,
             progress=self._progress_bar if self.verbose else None,
         )
@@ -380,6 +443,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
 
     def _end_epoch(self, epoch, losses):
         """Record the epoch in ``history_``, log it, and update the weighting."""
+        epoch = len(self.history_) + 1  # counts on through continued training
         task_weights = self.weighting_.weights()
         record = {
             "epoch": epoch,
@@ -607,6 +671,9 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
 
     def __getstate__(self):
         state = self.__dict__.copy()
+        # The optimizer refers to the live parameters; partial_fit after
+        # unpickling starts a fresh one.
+        state.pop("_optimizer", None)
         module = state.get("module_")
         if module is not None and self.device_.type != "cpu":
             # Pickle a CPU copy so the model loads on machines without a GPU.

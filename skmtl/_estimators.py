@@ -98,6 +98,7 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         class_weight=None,
         optimizer="adam",
         weight_decay=0.0,
+        warm_start=False,
     ):
         self.n_experts = n_experts
         self.expert_hidden_sizes = expert_hidden_sizes
@@ -122,6 +123,7 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         self.class_weight = class_weight
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.warm_start = warm_start
 
     def gate_weights(self, X):
         """Return each task's gate distribution over the experts, row by row.
@@ -232,6 +234,7 @@ class PLEEstimator(MultiTaskEstimator):
         class_weight=None,
         optimizer="adam",
         weight_decay=0.0,
+        warm_start=False,
     ):
         self.n_levels = n_levels
         self.n_shared_experts = n_shared_experts
@@ -257,6 +260,7 @@ class PLEEstimator(MultiTaskEstimator):
         self.class_weight = class_weight
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.warm_start = warm_start
 
     def gate_weights(self, X):
         """Return every level's gate distributions, row by row.
@@ -385,6 +389,7 @@ class DCNMultiTask(MultiTaskEstimator):
         class_weight=None,
         optimizer="adam",
         weight_decay=0.0,
+        warm_start=False,
     ):
         self.n_cross_layers = n_cross_layers
         self.cross_type = cross_type
@@ -410,6 +415,7 @@ class DCNMultiTask(MultiTaskEstimator):
         self.class_weight = class_weight
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.warm_start = warm_start
 
     def _network_params(self):
         return {
@@ -488,6 +494,7 @@ class SharedBottomEstimator(MultiTaskEstimator):
         class_weight=None,
         optimizer="adam",
         weight_decay=0.0,
+        warm_start=False,
     ):
         self.bottom_hidden_sizes = bottom_hidden_sizes
         self.embedding_dim = embedding_dim
@@ -510,6 +517,7 @@ class SharedBottomEstimator(MultiTaskEstimator):
         self.class_weight = class_weight
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.warm_start = warm_start
 
     def _network_params(self):
         return {

@@ -114,3 +114,43 @@ def test_bad_optimizer_is_named(two_task_data):
         SharedBottomEstimator(optimizer="lbfgs").fit(X, Y)
     with pytest.raises(TypeError, match="torch.optim.Optimizer subclass"):
         SharedBottomEstimator(optimizer=dict).fit(X, Y)
+
+
+def test_warm_start_continues_from_the_fitted_weights(two_task_data):
+    X, Y, X_test, _ = two_task_data
+    kw = {"max_iter": 2, "batch_size": 64, **_FAST}
+    est = SharedBottomEstimator(warm_start=True, **kw).fit(X, Y)
+    first = [p.detach().clone() for p in est.module_.parameters()]
+    encoder = est.encoder_
+    est.fit(X, Y)
+    assert est.n_iter_ == 4 and [h["epoch"] for h in est.history_] == [1, 2, 3, 4]
+    assert est.encoder_ is encoder  # not refitted
+    assert any(not torch.equal(a, b) for a, b in zip(first, est.module_.parameters()))
+    # Without warm_start, fit starts again from scratch.
+    cold = SharedBottomEstimator(**kw).fit(X, Y).fit(X, Y)
+    assert cold.n_iter_ == 2
+    with pytest.raises(ValueError, match=re.escape("needs the same tasks")):
+        est.fit(X, Y[["bought"]])
+
+
+def test_partial_fit_trains_one_epoch_per_chunk(two_task_data):
+    X, Y, X_test, Y_test = two_task_data
+    est = MMoEClassifierRegressor(n_experts=2, batch_size=64, **_FAST)
+    for _ in range(4):
+        for start in range(0, len(X), 300):
+            est.partial_fit(X.iloc[start : start + 300], Y.iloc[start : start + 300])
+    assert est.n_iter_ == 12 and len(est.history_) == 12
+    assert est.score(X_test, Y_test) > 0.8
+    # A category unseen in the first chunk is encoded as unknown, not an error.
+    est.partial_fit(X.head(50).assign(city="atlantis"), Y.head(50))
+    assert est.n_iter_ == 13
+
+
+def test_partial_fit_after_joblib_round_trip(tmp_path, two_task_data):
+    import joblib
+
+    X, Y, _, _ = two_task_data
+    est = SharedBottomEstimator(batch_size=64, **_FAST).partial_fit(X, Y)
+    joblib.dump(est, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib").partial_fit(X, Y)
+    assert loaded.n_iter_ == 2
