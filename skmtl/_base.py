@@ -17,7 +17,12 @@ from skmtl._device import loadable_device, resolve_device
 from skmtl._encoder import FeatureEncoder
 from skmtl._losses import MultiTaskLoss
 from skmtl._monitor import ValidationMonitor
-from skmtl._options import class_weight_matrix, make_optimizer, resolve_class_weight
+from skmtl._options import (
+    class_weight_matrix,
+    make_optimizer,
+    make_scheduler,
+    resolve_class_weight,
+)
 from skmtl._targets import as_target_frame, encode_targets, fit_tasks
 from skmtl._training import fit_module, map_batches, predict_logits
 from skmtl._validation import (
@@ -106,6 +111,13 @@ _COMMON_PARAMETER_DOCS = """
         When True and the model is fitted, ``fit`` trains ``max_iter`` more
         epochs from the current weights (same encoder, tasks and optimizer);
         ``history_`` and ``n_iter_`` count on.
+    lr_scheduler : None, "cosine" or callable, default=None
+        Learning-rate schedule, stepped after every epoch: ``"cosine"``
+        anneals to 0 over ``max_iter`` epochs; a callable gets the optimizer
+        and returns a ``torch.optim.lr_scheduler`` (e.g.
+        ``lambda opt: StepLR(opt, step_size=2)``).
+    max_grad_norm : float or None, default=None
+        Clip the gradients' global norm to this value at every step.
 """
 
 _COMMON_ATTRIBUTE_DOCS = """
@@ -194,6 +206,8 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         "optimizer": [StrOptions({"adam", "adamw", "sgd"}), type],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
+        "lr_scheduler": [None, StrOptions({"cosine"}), callable],
+        "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
     }
 
     # -- what subclasses provide -------------------------------------------------
@@ -393,6 +407,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         self._optimizer = make_optimizer(
             self.optimizer, parameters, self.learning_rate_init, self.weight_decay
         )
+        self._scheduler = make_scheduler(self.lr_scheduler, self._optimizer, self.max_iter)
         self.history_, self.loss_curve_, self.n_iter_ = [], [], 0
 
     def _train(self, data, monitor, seed, n_epochs):
@@ -414,6 +429,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             generator=torch.Generator().manual_seed(seed),
             on_epoch_end=self._end_epoch,
             progress=self._progress_bar if self.verbose else None,
+            max_grad_norm=self.max_grad_norm,
         )
         self.loss_curve_ = [record["train_loss"] for record in self.history_]
         self.best_iteration_ = None
@@ -459,6 +475,8 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         if self.verbose:
             self._log_epoch(record)
         self.weighting_.end_epoch(epoch)
+        if getattr(self, "_scheduler", None) is not None:
+            self._scheduler.step()
         return stop
 
     def _log_epoch(self, record):
@@ -674,6 +692,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         # The optimizer refers to the live parameters; partial_fit after
         # unpickling starts a fresh one.
         state.pop("_optimizer", None)
+        state.pop("_scheduler", None)
         module = state.get("module_")
         if module is not None and self.device_.type != "cpu":
             # Pickle a CPU copy so the model loads on machines without a GPU.

@@ -99,6 +99,8 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         optimizer="adam",
         weight_decay=0.0,
         warm_start=False,
+        lr_scheduler=None,
+        max_grad_norm=None,
     ):
         self.n_experts = n_experts
         self.expert_hidden_sizes = expert_hidden_sizes
@@ -124,6 +126,8 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.warm_start = warm_start
+        self.lr_scheduler = lr_scheduler
+        self.max_grad_norm = max_grad_norm
 
     def gate_weights(self, X):
         """Return each task's gate distribution over the experts, row by row.
@@ -235,6 +239,8 @@ class PLEEstimator(MultiTaskEstimator):
         optimizer="adam",
         weight_decay=0.0,
         warm_start=False,
+        lr_scheduler=None,
+        max_grad_norm=None,
     ):
         self.n_levels = n_levels
         self.n_shared_experts = n_shared_experts
@@ -261,6 +267,8 @@ class PLEEstimator(MultiTaskEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.warm_start = warm_start
+        self.lr_scheduler = lr_scheduler
+        self.max_grad_norm = max_grad_norm
 
     def gate_weights(self, X):
         """Return every level's gate distributions, row by row.
@@ -390,6 +398,8 @@ class DCNMultiTask(MultiTaskEstimator):
         optimizer="adam",
         weight_decay=0.0,
         warm_start=False,
+        lr_scheduler=None,
+        max_grad_norm=None,
     ):
         self.n_cross_layers = n_cross_layers
         self.cross_type = cross_type
@@ -416,6 +426,8 @@ class DCNMultiTask(MultiTaskEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.warm_start = warm_start
+        self.lr_scheduler = lr_scheduler
+        self.max_grad_norm = max_grad_norm
 
     def _network_params(self):
         return {
@@ -495,6 +507,8 @@ class SharedBottomEstimator(MultiTaskEstimator):
         optimizer="adam",
         weight_decay=0.0,
         warm_start=False,
+        lr_scheduler=None,
+        max_grad_norm=None,
     ):
         self.bottom_hidden_sizes = bottom_hidden_sizes
         self.embedding_dim = embedding_dim
@@ -518,6 +532,8 @@ class SharedBottomEstimator(MultiTaskEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.warm_start = warm_start
+        self.lr_scheduler = lr_scheduler
+        self.max_grad_norm = max_grad_norm
 
     def _network_params(self):
         return {

@@ -41,6 +41,35 @@ def make_optimizer(optimizer, parameters, learning_rate, weight_decay):
     return factory(parameters, lr=learning_rate, weight_decay=weight_decay)
 
 
+def make_scheduler(lr_scheduler, optimizer, max_iter):
+    """Build the per-epoch learning-rate scheduler, or None.
+
+    Parameters
+    ----------
+    lr_scheduler : None, "cosine" or callable
+        ``"cosine"`` anneals the rate to 0 over ``max_iter`` epochs; a
+        callable is called as ``lr_scheduler(optimizer)`` and must return an
+        object with a ``step()`` method (any ``torch.optim.lr_scheduler``).
+    optimizer : torch.optim.Optimizer
+    max_iter : int
+
+    Returns
+    -------
+    scheduler or None
+    """
+    if lr_scheduler is None:
+        return None
+    if isinstance(lr_scheduler, str):
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter)
+    scheduler = lr_scheduler(optimizer)
+    if not callable(getattr(scheduler, "step", None)):
+        raise TypeError(
+            "lr_scheduler(optimizer) must return a scheduler with a step() method, "
+            f"got {scheduler!r}."
+        )
+    return scheduler
+
+
 def _class_spec(task, spec):
     """Return None, "balanced" or an array of weights by class index."""
     if spec is None:

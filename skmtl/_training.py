@@ -16,7 +16,7 @@ def _batches(n_samples, batch_size, generator, device):
     return order.split(batch_size)
 
 
-def train_step(module, optimizer, loss, weighting, batch):
+def train_step(module, optimizer, loss, weighting, batch, max_grad_norm=None):
     """One optimisation step; return the detached per-task loss and weight sums.
 
     Parameters
@@ -30,6 +30,8 @@ def train_step(module, optimizer, loss, weighting, batch):
         Combines the per-task mean losses into the loss to minimise.
     batch : tuple of torch.Tensor
         ``(categorical, numeric, targets, weights)`` rows of the batch.
+    max_grad_norm : float or None, default=None
+        Clip the gradients' global norm to this before the step.
 
     Returns
     -------
@@ -40,12 +42,22 @@ def train_step(module, optimizer, loss, weighting, batch):
     total = weighting.combine(weighted_task_means(loss_sums, weight_sums))
     optimizer.zero_grad(set_to_none=True)
     total.backward()
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
     optimizer.step()
     return loss_sums.detach(), weight_sums
 
 
 def train_epoch(
-    module, optimizer, loss, weighting, data, batch_size, generator, wrap=iter
+    module,
+    optimizer,
+    loss,
+    weighting,
+    data,
+    batch_size,
+    generator,
+    wrap=iter,
+    max_grad_norm=None,
 ):
     """Run one epoch over shuffled mini-batches.
 
@@ -61,6 +73,8 @@ def train_epoch(
         Drives the shuffling.
     wrap : callable, default=iter
         Wraps the sequence of batches, e.g. in a progress bar.
+    max_grad_norm : float or None, default=None
+        As for :func:`train_step`.
 
     Returns
     -------
@@ -71,7 +85,7 @@ def train_epoch(
     loss_total = weight_total = 0.0
     for index in wrap(_batches(len(data[0]), batch_size, generator, data[0].device)):
         loss_sums, weight_sums = train_step(
-            module, optimizer, loss, weighting, [t[index] for t in data]
+            module, optimizer, loss, weighting, [t[index] for t in data], max_grad_norm
         )
         # Summed on the device: no host synchronisation inside the epoch.
         loss_total = loss_total + loss_sums
@@ -80,7 +94,7 @@ def train_epoch(
 
 
 def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size,
-               generator, on_epoch_end, progress=None):
+               generator, on_epoch_end, progress=None, max_grad_norm=None):
     """Train for ``max_iter`` epochs, reporting each epoch's per-task losses.
 
     Parameters
@@ -94,6 +108,8 @@ def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size
         floats; training stops early when it returns True.
     progress : callable or None
         ``progress(epoch)`` returns the ``wrap`` of that epoch's batches.
+    max_grad_norm : float or None
+        As for :func:`train_step`.
 
     Returns
     -------
@@ -103,7 +119,15 @@ def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size
     for epoch in range(1, max_iter + 1):
         wrap = progress(epoch) if progress is not None else iter
         losses = train_epoch(
-            module, optimizer, loss, weighting, data, batch_size, generator, wrap
+            module,
+            optimizer,
+            loss,
+            weighting,
+            data,
+            batch_size,
+            generator,
+            wrap,
+            max_grad_norm,
         )
         if on_epoch_end(epoch, losses.tolist()):
             return epoch

@@ -154,3 +154,29 @@ def test_partial_fit_after_joblib_round_trip(tmp_path, two_task_data):
     joblib.dump(est, tmp_path / "m.joblib")
     loaded = joblib.load(tmp_path / "m.joblib").partial_fit(X, Y)
     assert loaded.n_iter_ == 2
+
+
+def test_cosine_schedule_and_custom_scheduler(two_task_data):
+    X, Y, _, _ = two_task_data
+    est = SharedBottomEstimator(lr_scheduler="cosine", max_iter=4, **_FAST).fit(X, Y)
+    assert est._optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    step = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+    est = SharedBottomEstimator(lr_scheduler=step, max_iter=3, **_FAST).fit(X, Y)
+    assert est._optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 / 8)
+    with pytest.raises(TypeError, match="step\\(\\) method"):
+        SharedBottomEstimator(lr_scheduler=lambda opt: 3, max_iter=1).fit(X, Y)
+
+
+def test_gradient_clipping_bounds_each_update(two_task_data):
+    X, Y, _, _ = two_task_data
+    kw = {"optimizer": "sgd", "learning_rate_init": 1.0, "max_iter": 1, "batch_size": len(X), **_FAST}
+    clipped = SharedBottomEstimator(max_grad_norm=1e-3, **kw).fit(X, Y)
+    free = SharedBottomEstimator(**kw).fit(X, Y)
+    init = SharedBottomEstimator(**{**kw, "learning_rate_init": 1e-12}).fit(X, Y)
+    def moved(est):
+        pairs = zip(est.module_.parameters(), init.module_.parameters())
+        return torch.sqrt(sum(((a - b) ** 2).sum() for a, b in pairs))
+
+    # One full-batch SGD step of rate 1: the update's norm is the clipped gradient's.
+    assert moved(clipped).item() == pytest.approx(1e-3, rel=0.05)
+    assert moved(free).item() > 10 * 1e-3
