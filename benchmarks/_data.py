@@ -211,44 +211,60 @@ def _synthetic_numeric(name, n_rows, rng):
     return np.where(rng.random(n_rows) < 0.9, 0.0, heavy)
 
 
+N_BINS = 32  # quantile bins per numeric column, as FeatureEncoder(n_bins=32)
+
+
 @dataclass
 class Encoded:
     """Pre-encoded tensors, the input of the bare reference and the peers.
 
+    The code layout is FeatureEncoder's, so the networks have the same tables:
+    a categorical column's code 0 is unknown, ``1..K`` its known values and
+    ``K + 1`` missing; each numeric column adds a bin column with codes
+    ``1..len(edges) + 1`` by quantile range and ``len(edges) + 2`` for missing.
+
     Attributes
     ----------
-    codes : torch.Tensor of shape (n_samples, n_categorical), int64
-        Category codes; 0 means unknown or missing.
+    codes : torch.Tensor of shape (n_samples, n_categorical + n_continuous), int64
+        Category codes, then bin codes.
     dense : torch.Tensor of shape (n_samples, n_continuous), float32
         Median-imputed, standardised continuous columns.
     y : torch.Tensor of shape (n_samples, n_tasks), float32
         0/1 labels.
     cardinalities : list of int
-        Table size per categorical column, including the unknown code 0.
+        Table size per code column.
+    columns : list of str
+        Name per code column: :data:`CATEGORICAL`, then ``"<col>_bin"``.
     """
 
     codes: torch.Tensor
     dense: torch.Tensor
     y: torch.Tensor
     cardinalities: list
+    columns: list
 
 
-def fit_pre_encoder(X):
-    """Learn the pandas pre-encoding: categories, medians, means and scales.
+def fit_pre_encoder(X, n_bins=N_BINS):
+    """Learn the pandas pre-encoding: categories, bin edges, medians, scales.
 
     Parameters
     ----------
     X : pandas.DataFrame of shape (n_samples, n_features)
         Raw training features.
+    n_bins : int, default=N_BINS
+        Quantile bins per continuous column (inner edges deduplicated).
 
     Returns
     -------
     state : dict
-        ``categories`` (column -> Index of seen values), ``median``, ``mean``
-        and ``std`` (float64 arrays over :data:`CONTINUOUS`).
+        ``categories`` (column -> Index of seen values), ``edges`` (inner
+        quantile edges per continuous column), ``median``, ``mean`` and
+        ``std`` (float64 arrays over :data:`CONTINUOUS`).
     """
     categories = {c: pd.Index(X[c].dropna().unique()) for c in CATEGORICAL}
     num = X[CONTINUOUS].to_numpy(dtype="float64")
+    quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
+    edges = [np.unique(np.quantile(col[~np.isnan(col)], quantiles)) for col in num.T]
     median = np.nanmedian(num, axis=0)
     filled = np.where(np.isnan(num), median, num)
     std = filled.std(axis=0)
@@ -256,6 +272,7 @@ def fit_pre_encoder(X):
     std[std == 0] = 1.0
     return {
         "categories": categories,
+        "edges": edges,
         "median": median,
         "mean": filled.mean(0),
         "std": std,
@@ -279,17 +296,27 @@ def pre_encode(X, Y, state):
     encoded : Encoded
         Codes, dense features, labels and cardinalities.
     """
-    codes = np.empty((len(X), len(CATEGORICAL)), dtype=np.int64)
+    n_cat = len(CATEGORICAL)
+    codes = np.empty((len(X), n_cat + len(CONTINUOUS)), dtype=np.int64)
+    cards = []
     for j, col in enumerate(CATEGORICAL):
+        known = state["categories"][col]
         # get_indexer gives -1 for unseen values and NaN; +1 makes that code 0.
-        codes[:, j] = state["categories"][col].get_indexer(X[col]) + 1
+        codes[:, j] = known.get_indexer(X[col]) + 1
+        codes[X[col].isna().to_numpy(), j] = len(known) + 1
+        cards.append(len(known) + 2)
     num = X[CONTINUOUS].to_numpy(dtype="float64")
-    num = np.where(np.isnan(num), state["median"], num)
+    missing = np.isnan(num)
+    for j, edges in enumerate(state["edges"]):
+        binned = np.searchsorted(edges, num[:, j], side="right") + 1
+        codes[:, n_cat + j] = np.where(missing[:, j], len(edges) + 2, binned)
+        cards.append(len(edges) + 3)
+    num = np.where(missing, state["median"], num)
     dense = ((num - state["mean"]) / state["std"]).astype(np.float32)
-    cards = [len(state["categories"][c]) + 1 for c in CATEGORICAL]
     # torch.tensor copies: the pandas buffer may be read-only.
     y = torch.tensor(Y.to_numpy(dtype=np.float32))
-    return Encoded(torch.from_numpy(codes), torch.from_numpy(dense), y, cards)
+    columns = CATEGORICAL + [f"{c}_bin" for c in CONTINUOUS]
+    return Encoded(torch.from_numpy(codes), torch.from_numpy(dense), y, cards, columns)
 
 
 def load_dataset(data_dir=None, nrows=None, rows=None, synthetic=False, seed=0):

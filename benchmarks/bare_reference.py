@@ -2,7 +2,9 @@
 
 No estimator, no DataLoader, no validation: pre-built tensors, index slicing of
 a random permutation, Adam and a summed per-task BCE-with-logits. Experts,
-gates and towers each run as one batched op, as skmtl's networks should.
+gates and towers each run as one batched op, as skmtl's networks should. The
+networks are skmtl's (same input with bin columns and LayerNorm, same layers,
+same parameter count; ``run.py`` asserts the count), written out by hand.
 
 References
 ----------
@@ -20,15 +22,17 @@ from torch import nn
 
 
 class Inputs(nn.Module):
-    """One embedding table per categorical column, concatenated with dense.
+    """Embed every code column, concatenate dense, layer-normalise the whole.
 
     The tables live in one ``nn.Embedding`` with per-column offsets, so the
-    lookup is a single op; this is equivalent to separate tables.
+    lookup is a single op; this is equivalent to separate tables. The code
+    columns include one quantile-bin column per dense column, as in skmtl's
+    ``FeatureInput``.
 
     Parameters
     ----------
     cardinalities : list of int
-        Table size per categorical column.
+        Table size per code column.
     n_dense : int
         Number of dense columns.
     embedding_dim : int, default=8
@@ -40,11 +44,13 @@ class Inputs(nn.Module):
         offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]])
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.int64))
         self.table = nn.Embedding(int(sum(cardinalities)), embedding_dim)
+        nn.init.normal_(self.table.weight, std=0.05)
         self.n_out = len(cardinalities) * embedding_dim + n_dense
+        self.norm = nn.LayerNorm(self.n_out)
 
     def forward(self, codes, dense):
-        emb = self.table(codes + self.offsets)  # (B, n_cat, emb)
-        return torch.cat([emb.flatten(1), dense], dim=1)  # (B, n_out)
+        emb = self.table(codes + self.offsets)  # (B, n_codes, emb)
+        return self.norm(torch.cat([emb.flatten(1), dense], dim=1))  # (B, n_out)
 
 
 class GroupedLinear(nn.Module):
@@ -213,7 +219,7 @@ class BarePLE(nn.Module):
 MODELS = {"mmoe": BareMMoE, "ple": BarePLE}
 
 
-def build(name, encoded, seed=0):
+def build(name, encoded, seed=0, n_experts=8):
     """Build a bare model and its Adam optimiser for pre-encoded data.
 
     Parameters
@@ -224,6 +230,8 @@ def build(name, encoded, seed=0):
         Supplies the cardinalities, dense width and task count.
     seed : int, default=0
         Seed of the weight initialisation.
+    n_experts : int, default=8
+        MMoE's experts (ignored by PLE).
 
     Returns
     -------
@@ -232,8 +240,12 @@ def build(name, encoded, seed=0):
         Learning rate 1e-3.
     """
     torch.manual_seed(seed)
+    extra = {"n_experts": n_experts} if name == "mmoe" else {}
     model = MODELS[name](
-        encoded.cardinalities, encoded.dense.shape[1], n_tasks=encoded.y.shape[1]
+        encoded.cardinalities,
+        encoded.dense.shape[1],
+        n_tasks=encoded.y.shape[1],
+        **extra,
     )
     return model, torch.optim.Adam(model.parameters(), lr=1e-3)
 

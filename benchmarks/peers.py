@@ -75,7 +75,7 @@ def _deepctr_columns(enc):
 
     sparse = [
         SparseFeat(c, vocabulary_size=k, embedding_dim=8)
-        for c, k in zip(_data.CATEGORICAL, enc.cardinalities)
+        for c, k in zip(enc.columns, enc.cardinalities)
     ]
     return sparse + [DenseFeat(c, 1) for c in _data.CONTINUOUS]
 
@@ -106,7 +106,7 @@ def _deepctr_model(kind, enc):
 
 def _deepctr_epochs(kind, enc, batch_size, n_epochs):
     model = _deepctr_model(kind, enc)
-    x = {c: enc.codes[:, j].numpy() for j, c in enumerate(_data.CATEGORICAL)}
+    x = {c: enc.codes[:, j].numpy() for j, c in enumerate(enc.columns)}
     x.update({c: enc.dense[:, j].numpy() for j, c in enumerate(_data.CONTINUOUS)})
     y = enc.y.numpy()
     times = []
@@ -124,7 +124,7 @@ def _rechub_model(kind, enc):
 
     features = [
         SparseFeature(c, vocab_size=k, embed_dim=8)
-        for c, k in zip(_data.CATEGORICAL, enc.cardinalities)
+        for c, k in zip(enc.columns, enc.cardinalities)
     ] + [DenseFeature(c) for c in _data.CONTINUOUS]
     types = ["classification", "classification"]
     # torch-rechub's MLP always adds BatchNorm1d; it cannot be switched off.
@@ -150,7 +150,7 @@ def _rechub_epochs(kind, enc, batch_size, n_epochs):
         n_epoch=n_epochs,
         model_path=os.environ.get("TMPDIR", "/tmp"),
     )
-    x = {c: enc.codes[:, j].numpy() for j, c in enumerate(_data.CATEGORICAL)}
+    x = {c: enc.codes[:, j].numpy() for j, c in enumerate(enc.columns)}
     x.update({c: enc.dense[:, j].numpy() for j, c in enumerate(_data.CONTINUOUS)})
     # The loader DataGenerator.generate_dataloader builds for training.
     loader = DataLoader(

@@ -115,57 +115,91 @@ def timed(func, *args, **kwargs):
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
-def bare_epochs(ctx, model_name, batch_size):
-    """Time bare-reference epochs: per repeat a fresh model, one warm-up epoch.
+def bare_run(ctx, model_name, batch_size, encode, n_experts=8):
+    """Time bare-reference repeats: per repeat a fresh model, one warm-up epoch.
+
+    With ``encode`` each repeat starts from the raw frame (pandas pre-encoding
+    included), so its total is the bare end-to-end "fit" of ``1 + --epochs``
+    epochs; otherwise the cached encoding is used.
 
     Returns
     -------
-    warmup, epochs : list of float
-        Warm-up seconds per repeat; mean timed-epoch seconds per repeat.
+    warmup, epochs, totals : list of float
+        Per repeat: warm-up epoch seconds, mean timed-epoch seconds, seconds
+        from the raw frame (or the first epoch) to the end of the last epoch.
     """
-    enc, warmup, epochs = ctx.encoded(), [], []
+    warmup, epochs, totals = [], [], []
     for rep in range(ctx.args.repeats):
-        model, opt = bare.build(model_name, enc, seed=rep)
+        start = time.perf_counter()
+        if encode:
+            enc = _data.pre_encode(ctx.X, ctx.Y, _data.fit_pre_encoder(ctx.X))
+        else:
+            enc = ctx.encoded()
+        model, opt = bare.build(model_name, enc, seed=rep, n_experts=n_experts)
         gen = torch.Generator().manual_seed(rep)
         warmup.append(bare.train_epoch(model, opt, enc, batch_size, gen))
         times = [
             bare.train_epoch(model, opt, enc, batch_size, gen)
             for _ in range(ctx.args.epochs)
         ]
+        totals.append(time.perf_counter() - start)
         epochs.append(float(np.mean(times)))
-    return warmup, epochs
+    return warmup, epochs, totals
+
+
+LABELS = {"mmoe": "MMoE", "ple": "PLE", "dcn": "DCN", "shared_bottom": "Shared-Bottom"}
 
 
 @register("bare")
 def measure_bare(ctx):
-    """Bare MMoE and PLE epoch seconds at batch 1024 and 256."""
+    """Bare MMoE and PLE epoch seconds at batch 1024 and 256, and fit at 1024."""
     out = []
     for model_name in ("mmoe", "ple"):
         for bs in (1024, 256):
-            warm, vals = bare_epochs(ctx, model_name, bs)
-            label = {"mmoe": "MMoE", "ple": "PLE"}[model_name]
-            what = f"bare {label} train epoch, batch {bs}"
+            warm, vals, totals = bare_run(ctx, model_name, bs, encode=bs == 1024)
+            label = LABELS[model_name]
             name = f"bare_{model_name}_epoch_bs{bs}"
+            what = f"bare {label} train epoch, batch {bs}"
             out.append(record(name, what, vals, warmup=warm, baseline=name))
+            if bs == 1024:
+                name = f"bare_{model_name}_fit_bs1024"
+                what = (f"bare {label}: pandas pre-encoding + "
+                        f"{1 + ctx.args.epochs} epochs, batch 1024")  # fmt: skip
+                out.append(record(name, what, totals, baseline=name))
     return out
 
 
 @register("bare_predict")
 def measure_bare_predict(ctx):
-    """Bare MMoE predict_proba seconds over all rows, batches of 8192."""
+    """Bare MMoE predict_proba over all rows, from tensors and from the frame."""
     enc = ctx.encoded()
+    state = _data.fit_pre_encoder(ctx.X)
     model, _ = bare.build("mmoe", enc)
-    warm = [timed(bare.predict_proba, model, enc)[0]]
-    vals = [timed(bare.predict_proba, model, enc)[0] for _ in range(ctx.args.repeats)]
-    rate = len(enc.y) / float(np.median(vals))
-    name = "bare_mmoe_predict"
-    what = "bare MMoE predict_proba, all rows, batch 8192"
-    return [record(name, what, vals, warmup=warm, baseline=name, rows_per_s=rate)]
+
+    def from_frame():
+        return bare.predict_proba(model, _data.pre_encode(ctx.X, ctx.Y, state))
+
+    out = []
+    for name, what, fn in [
+        ("bare_mmoe_predict", "bare MMoE predict_proba from tensors, batch 8192",
+         lambda: bare.predict_proba(model, enc)),
+        ("bare_mmoe_predict_frame",
+         "bare MMoE: pandas encoding (fitted) + predict_proba, batch 8192",
+         from_frame),
+    ]:  # fmt: skip
+        warm = [timed(fn)[0]]
+        vals = [timed(fn)[0] for _ in range(ctx.args.repeats)]
+        rate = len(enc.y) / float(np.median(vals))
+        out.append(
+            record(name, what, vals, warmup=warm, baseline=name, rows_per_s=rate)
+        )
+    return out
 
 
 @register("encoders")
 def measure_encoders(ctx):
-    """Pandas pre-encoding and sklearn ColumnTransformer fit+transform."""
+    """Pandas pre-encoding, sklearn ColumnTransformer, skmtl FeatureEncoder."""
+    from skmtl import FeatureEncoder
 
     def pandas_fn():
         return _data.pre_encode(ctx.X, ctx.Y, _data.fit_pre_encoder(ctx.X))
@@ -173,11 +207,17 @@ def measure_encoders(ctx):
     def sklearn_fn():
         return _column_transformer().fit_transform(ctx.X)
 
+    def skmtl_fn():
+        return FeatureEncoder().fit(ctx.X).encode(ctx.X)
+
     out = []
     for name, what, fn in [
-        ("pandas_pre_encode", "pandas factorize + impute/scale -> tensors", pandas_fn),
-        ("sklearn_column_transformer", "ColumnTransformer fit_transform", sklearn_fn),
-    ]:
+        ("pandas_pre_encode", "pandas codes + bins + impute/scale -> tensors", pandas_fn),
+        ("sklearn_column_transformer", "ColumnTransformer fit_transform (no bins)",
+         sklearn_fn),
+        ("skmtl_feature_encoder", "FeatureEncoder().fit(X).encode(X) (32 bins)",
+         skmtl_fn),
+    ]:  # fmt: skip
         warm = [timed(fn)[0]]
         vals = [timed(fn)[0] for _ in range(ctx.args.repeats)]
         out.append(record(name, what, vals, warmup=warm, baseline="pandas_pre_encode"))
@@ -197,50 +237,141 @@ def _column_transformer():
     )
 
 
-def peak_rss_mb(snippet, threads=1):
-    """Run ``snippet`` in a fresh python and return its peak RSS in MiB.
+# Run in a fresh python by measure_memory: load the frame, note the resident
+# memory, reset the high-water mark, run the job, print a JSON line.
+_MEMORY_CHILD = """
+import json, sys, time, torch
+sys.path[:0] = [{root!r}, {here!r}]
+torch.set_num_threads({threads})
+import _data, run
+X, Y, _ = _data.load_dataset({data!r}, {nrows!r}, {rows!r}, {synthetic!r})
+before = run.rss_mib()
+reset = run.reset_peak_rss()
+start = time.perf_counter()
+extra = run.MEMORY_JOBS[{job!r}](X, Y)
+seconds = time.perf_counter() - start
+print(json.dumps(dict(before=before, peak=run.peak_rss_mib(), reset=reset,
+                      seconds=seconds, **extra)))
+"""
 
-    Parameters
-    ----------
-    snippet : str
-        Python code; ``_data`` and ``bare_reference`` are importable.
-    threads : int, default=1
-        ``torch.set_num_threads`` in the child.
 
-    Returns
-    -------
-    mib : float
-        The child's own ``ru_maxrss`` (KiB on Linux) / 1024.
-    """
-    code = (
-        f"import sys, torch; sys.path.insert(0, {str(HERE)!r}); "
-        f"torch.set_num_threads({threads})\n{snippet}\n"
-        "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+def _status_kib(field_name):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def rss_mib():
+    """Return this process's resident memory in MiB (Linux ``VmRSS``)."""
+    return _status_kib("VmRSS") / 1024
+
+
+def reset_peak_rss():
+    """Reset the ``VmHWM`` high-water mark; return whether the kernel allowed it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mib():
+    """Return the resident high-water mark in MiB since the last reset."""
+    return _status_kib("VmHWM") / 1024
+
+
+def _job_skmtl_fit(X, Y):
+    from skmtl import MMoEClassifierRegressor
+
+    est = MMoEClassifierRegressor(n_experts=8, **_skmtl_kwargs(1, 1024))
+    _, _, (epoch,) = fit_with_epoch_times(est, X, Y)
+    n_codes = len(est.encoder_.cardinalities_)
+    n_num = len(est.encoder_.numeric_columns_)
+    n_tasks = Y.shape[1]
+    # int64 codes, float32 numeric, float32 targets and weights, as fit holds them.
+    tensors = len(X) * (8 * n_codes + 4 * n_num + 8 * n_tasks)
+    params = sum(p.numel() * p.element_size() for p in est.module_.parameters())
+    mib = {"tensors_mib": tensors / 2**20, "model_mib": params / 2**20}
+    return {**mib, "epoch_seconds": epoch}
+
+
+def _job_bare_fit(X, Y):
+    enc = _data.pre_encode(X, Y, _data.fit_pre_encoder(X))
+    model, opt = bare.build("mmoe", enc)
+    epoch = bare.train_epoch(model, opt, enc, 1024)
+    tensors = sum(t.numel() * t.element_size() for t in (enc.codes, enc.dense, enc.y))
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    mib = {"tensors_mib": tensors / 2**20, "model_mib": params / 2**20}
+    return {**mib, "epoch_seconds": epoch}
+
+
+MEMORY_JOBS = {"skmtl_fit": _job_skmtl_fit, "bare_fit": _job_bare_fit}
+
+
+def memory_child(ctx, job):
+    """Run one of :data:`MEMORY_JOBS` in a fresh python; return its JSON dict."""
+    a = ctx.args
+    code = _MEMORY_CHILD.format(
+        root=str(HERE.parent), here=str(HERE), threads=a.threads, data=a.data,
+        nrows=a.nrows, rows=a.rows, synthetic=a.synthetic, job=job,
+    )  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
     )
-    cmd = [sys.executable, "-c", code]
-    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return int(proc.stdout.split()[-1]) / 1024
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @register("memory")
 def measure_memory(ctx):
-    """Peak RSS: loading + pre-encoding alone, then plus one bare MMoE epoch."""
-    a = ctx.args
-    load = (
-        "import _data, bare_reference as b\n"
-        f"X, Y, _ = _data.load_dataset({a.data!r}, {a.nrows!r}, {a.rows!r}, "
-        f"{a.synthetic!r})\n"
-        "enc = _data.pre_encode(X, Y, _data.fit_pre_encoder(X))\n"
-    )
-    train = "m, o = b.build('mmoe', enc)\nb.train_epoch(m, o, enc, 1024)\n"
-    load_mb = peak_rss_mb(load, a.threads)
-    fit_mb = peak_rss_mb(load + train, a.threads)
-    return [
-        record("rss_load_encode", "peak RSS: load + pre-encode", [load_mb], "MiB",
-               baseline="rss_load_encode"),
-        record("rss_bare_mmoe_fit", "peak RSS: load + pre-encode + 1 bare MMoE "
-               "epoch", [fit_mb], "MiB", baseline="rss_load_encode"),
-    ]  # fmt: skip
+    """Peak RSS and wall time of a one-epoch fit (skmtl and bare) in a child.
+
+    The value is the growth of resident memory over the loaded raw frame
+    (high-water mark after the fit minus RSS after loading); ``x_tensors_model``
+    divides it by the encoded tensors + parameters the fit holds.
+    """
+    out = []
+    for job, model in (("bare_fit", "bare"), ("skmtl_fit", "skmtl")):
+        res = memory_child(ctx, job)
+        grow = res["peak"] - res["before"]
+        base = res["tensors_mib"] + res["model_mib"]
+        what = (
+            f"{model} MMoE one-epoch fit: peak RSS over the loaded frame"
+            f"{' (pandas pre-encoding included)' if model == 'bare' else ''}"
+        )
+        out.append(
+            record(
+                f"rss_{model}_mmoe_fit",
+                what,
+                [grow],
+                "MiB",
+                baseline="rss_bare_mmoe_fit",
+                rss_after_load=res["before"],
+                peak_total=res["peak"],
+                peak_reset=res["reset"],
+                tensors_model_mib=base,
+                x_tensors_model=grow / base,
+            )
+        )
+        out.append(
+            record(
+                f"{model}_mmoe_epoch1",
+                f"{model} MMoE first epoch alone, batch 1024 (in the memory child)",
+                [res["epoch_seconds"]],
+                baseline="bare_mmoe_epoch1",
+            )
+        )
+        out.append(
+            record(
+                f"{model}_mmoe_fit1",
+                f"{model} MMoE fit, 1 epoch from the raw frame (in the memory child)",
+                [res["seconds"]],
+                baseline="bare_mmoe_fit1",
+            )
+        )
+    return out
 
 
 @register("peers")
@@ -272,66 +403,228 @@ def _run_peer(ctx, python, name):
         err = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         return record(name, what, [], baseline=baseline, error="\n".join(err))
     res = json.loads(lines[-1][len(peers.MARKER) :])
+    skmtl_name = f"skmtl_{name.split('_')[1]}_epoch_bs1024"
     return record(name, what, res["epochs"], warmup=res["warmup"], baseline=baseline,
-                  version=res["version"])  # fmt: skip
+                  version=res["version"], skmtl_baseline=skmtl_name)  # fmt: skip
 
 
-def _history_epoch_seconds(history):
-    # skmtl's history_ record keys are not fixed yet; take the first time-like one.
-    for key in ("time", "seconds", "duration", "epoch_time", "dur"):
-        if history and key in history[0]:
-            return [float(h[key]) for h in history]
-    return None
+def fit_with_epoch_times(est, X, Y):
+    """Fit ``est`` on the raw frame, timing each epoch from inside ``fit``.
 
-
-def skmtl_fit_epochs(ctx, make_estimator, name, baseline):
-    """Time an skmtl estimator's ``fit`` on the raw frame; one small helper.
-
-    ``make_estimator(max_iter)`` returns an unfitted estimator. Per repeat a
-    warm-up ``fit`` with ``max_iter=1`` is excluded, then ``fit`` with
-    ``max_iter=--epochs`` is timed; the value is its wall time per epoch, so it
-    includes encoding and set-up that the bare epoch does not.
+    The training loop calls ``on_epoch_end`` after every epoch; for the
+    duration of this ``fit`` the ``fit_module`` that ``skmtl._base`` calls is
+    wrapped so that hook first stamps the time. Epoch ``i`` lasts from stamp
+    ``i - 1`` to stamp ``i``. Nothing else in ``fit`` changes, so the total is
+    the real end-to-end ``fit``.
 
     Returns
     -------
-    rec : dict
+    total : float
+        Wall seconds of ``fit``.
+    setup : float
+        Seconds from the call to the start of training (validation, encoding,
+        tensors, network build).
+    epochs : list of float
+        Seconds of each epoch, the first one included.
     """
-    warm, vals, per_epoch = [], [], []
+    import skmtl._base
+
+    stamps, fit_module = [], skmtl._base.fit_module
+
+    def stamping_fit_module(*args, on_epoch_end, **kwargs):
+        def hook(*hook_args):
+            stamps.append(time.perf_counter())
+            return on_epoch_end(*hook_args)
+
+        stamps.append(time.perf_counter())  # training starts
+        return fit_module(*args, on_epoch_end=hook, **kwargs)
+
+    skmtl._base.fit_module = stamping_fit_module
+    start = time.perf_counter()
+    try:
+        est.fit(X, Y)
+    finally:
+        skmtl._base.fit_module = fit_module
+    total = time.perf_counter() - start
+    return total, stamps[0] - start, list(np.diff(stamps))
+
+
+def _skmtl_kwargs(max_iter, batch_size):
+    return {"embedding_dim": 8, "tower_hidden_sizes": (32,),
+            "batch_size": batch_size, "learning_rate_init": 1e-3,
+            "max_iter": max_iter, "random_state": 0, "device": "cpu"}  # fmt: skip
+
+
+def skmtl_estimator(model_name, max_iter, batch_size, n_experts=8):
+    """Return the unfitted skmtl estimator with the benchmark's settings."""
+    import skmtl
+
+    kw = _skmtl_kwargs(max_iter, batch_size)
+    if model_name == "mmoe":
+        return skmtl.MMoEClassifierRegressor(
+            n_experts=n_experts, expert_hidden_sizes=(64,), **kw
+        )
+    if model_name == "ple":
+        return skmtl.PLEEstimator(
+            n_levels=2, n_shared_experts=2, n_task_experts=2,
+            expert_hidden_sizes=(64,), **kw,
+        )  # fmt: skip
+    if model_name == "dcn":
+        return skmtl.DCNMultiTask(**kw)
+    return skmtl.SharedBottomEstimator(**kw)
+
+
+def n_parameters(module):
+    """Return the number of scalar parameters of a torch module."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def skmtl_run(ctx, model_name, batch_size, n_experts=8):
+    """Time ``--repeats`` skmtl fits of ``1 + --epochs`` epochs on the raw frame.
+
+    Checks that MMoE and PLE have the bare reference's parameter count.
+
+    Returns
+    -------
+    firsts, epochs, totals, setups : list of float
+        Per repeat: the warm-up (first) epoch, the mean of the other epochs,
+        the whole ``fit``, and the set-up before training.
+    est : estimator
+        The last fitted estimator.
+    """
+    firsts, epochs, totals, setups = [], [], [], []
     for _ in range(ctx.args.repeats):
-        warm.append(timed(make_estimator(1).fit, ctx.X, ctx.Y)[0])
-        est = make_estimator(ctx.args.epochs)
-        vals.append(timed(est.fit, ctx.X, ctx.Y)[0] / ctx.args.epochs)
-        per_epoch += _history_epoch_seconds(getattr(est, "history_", None)) or []
-    what = "fit on raw DataFrame, seconds per epoch (incl. encoding)"
-    return record(name, what, vals, warmup=warm, baseline=baseline,
-                  history_epoch_seconds=per_epoch)  # fmt: skip
-
-
-def _skmtl_kwargs(max_iter):
-    return {"embedding_dim": 8, "expert_hidden_sizes": (64,),
-            "tower_hidden_sizes": (32,), "batch_size": 1024,
-            "learning_rate_init": 1e-3, "max_iter": max_iter, "random_state": 0,
-            "device": "cpu"}  # fmt: skip
+        est = skmtl_estimator(model_name, 1 + ctx.args.epochs, batch_size, n_experts)
+        total, setup, times = fit_with_epoch_times(est, ctx.X, ctx.Y)
+        firsts.append(times[0])
+        epochs.append(float(np.mean(times[1:])))
+        totals.append(total)
+        setups.append(setup)
+    if model_name in bare.MODELS:
+        model, _ = bare.build(model_name, ctx.encoded(), n_experts=n_experts)
+        got, want = n_parameters(est.module_), n_parameters(model)
+        if got != want:
+            raise AssertionError(
+                f"skmtl {model_name} has {got} parameters, the bare one {want}"
+            )
+    return firsts, epochs, totals, setups, est
 
 
 @register("skmtl")
 def measure_skmtl(ctx):
-    """skmtl MMoE and PLE fit; a skip record while skmtl lacks them."""
-    try:
-        from skmtl import MMoEClassifierRegressor, PLEEstimator
-    except ImportError as exc:
-        return [record("skmtl", "skmtl estimators", [], error=f"skipped: {exc}")]
+    """skmtl MMoE, PLE (batch 1024 and 256), DCN, Shared-Bottom (1024): fit."""
+    out = []
+    configs = [("mmoe", 1024), ("mmoe", 256), ("ple", 1024), ("ple", 256),
+               ("dcn", 1024), ("shared_bottom", 1024)]  # fmt: skip
+    for model_name, bs in configs:
+        firsts, epochs, totals, setups, est = skmtl_run(ctx, model_name, bs)
+        if (model_name, bs) == ("mmoe", 1024):
+            ctx._cache["skmtl_mmoe"] = est
+        has_bare = model_name in bare.MODELS
+        label = LABELS[model_name]
+        name = f"skmtl_{model_name}_epoch_bs{bs}"
+        what = f"skmtl {label} train epoch inside fit, batch {bs}"
+        baseline = f"bare_{model_name}_epoch_bs{bs}" if has_bare else None
+        n_params = n_parameters(est.module_)
+        out.append(record(name, what, epochs, warmup=firsts, baseline=baseline,
+                          n_parameters=n_params))  # fmt: skip
+        if bs == 1024:
+            name = f"skmtl_{model_name}_fit_bs1024"
+            what = f"skmtl {label} fit(X, Y), {1 + ctx.args.epochs} epochs, batch 1024"
+            baseline = f"bare_{model_name}_fit_bs1024" if has_bare else None
+            out.append(record(name, what, totals, baseline=baseline,
+                              setup_seconds=setups))  # fmt: skip
+    return out
 
-    def mmoe(max_iter):
-        return MMoEClassifierRegressor(n_experts=8, **_skmtl_kwargs(max_iter))
 
-    def ple(max_iter):
-        return PLEEstimator(**_skmtl_kwargs(max_iter))
+@register("paired")
+def measure_paired(ctx):
+    """skmtl/bare epoch ratio with the two runs interleaved, repeat by repeat.
 
-    return [
-        skmtl_fit_epochs(ctx, mmoe, "skmtl_mmoe_fit", "bare_mmoe_epoch_bs1024"),
-        skmtl_fit_epochs(ctx, ple, "skmtl_ple_fit", "bare_ple_epoch_bs1024"),
-    ]
+    ``bare`` and ``skmtl`` run minutes apart, so a change in the machine's
+    load lands in their ratio; here each repeat runs one bare repeat, then one
+    skmtl ``fit``, and the value is that repeat's ratio of mean epoch times.
+    """
+    out = []
+    one = argparse.Namespace(**{**vars(ctx.args), "repeats": 1})
+    single = Context(one, ctx.X, ctx.Y, ctx.source, ctx._cache)
+    for model_name in ("mmoe", "ple"):
+        for bs in (1024, 256):
+            ratios, bare_s, skmtl_s = [], [], []
+            for _ in range(ctx.args.repeats):
+                bare_s += bare_run(single, model_name, bs, encode=False)[1]
+                skmtl_s += skmtl_run(single, model_name, bs)[1]
+                ratios.append(skmtl_s[-1] / bare_s[-1])
+            what = f"skmtl / bare {LABELS[model_name]} epoch, batch {bs}, interleaved"
+            out.append(record(f"paired_{model_name}_bs{bs}", what, ratios, unit="x",
+                              bare_epoch_s=bare_s, skmtl_epoch_s=skmtl_s))  # fmt: skip
+    return out
+
+
+@register("skmtl_predict")
+def measure_skmtl_predict(ctx):
+    """skmtl MMoE predict_proba on the raw frame, and on encoded tensors."""
+    from skmtl._training import predict_logits
+
+    est = ctx._cache.get("skmtl_mmoe")
+    if est is None:
+        est = skmtl_estimator("mmoe", 1, 1024).fit(ctx.X, ctx.Y)
+    categorical, numeric = est._encoded_tensors(ctx.X)
+
+    def from_tensors():
+        return torch.sigmoid(predict_logits(est.module_, categorical, numeric, 16384))
+
+    out = []
+    for name, what, fn, baseline in [
+        ("skmtl_mmoe_predict_proba", "skmtl MMoE predict_proba(X) from the raw frame",
+         lambda: est.predict_proba(ctx.X), "bare_mmoe_predict_frame"),
+        ("skmtl_mmoe_predict_tensors",
+         "skmtl MMoE network from encoded tensors (predict_logits + sigmoid)",
+         from_tensors, "bare_mmoe_predict"),
+    ]:  # fmt: skip
+        warm = [timed(fn)[0]]
+        vals = [timed(fn)[0] for _ in range(ctx.args.repeats)]
+        rate = len(ctx.X) / float(np.median(vals))
+        out.append(record(name, what, vals, warmup=warm, baseline=baseline,
+                          rows_per_s=rate))  # fmt: skip
+    return out
+
+
+@register("experts")
+def measure_experts(ctx):
+    """MMoE epoch seconds for 2, 4, 8 and 16 experts, skmtl and bare, batch 1024."""
+    out = []
+    for n in (2, 4, 8, 16):
+        warm, vals, _ = bare_run(ctx, "mmoe", 1024, encode=False, n_experts=n)
+        name = f"bare_mmoe_epoch_e{n}"
+        out.append(
+            record(
+                name,
+                f"bare MMoE train epoch, {n} experts",
+                vals,
+                warmup=warm,
+                baseline="bare_mmoe_epoch_e2",
+            )
+        )
+        firsts, epochs, *_ = skmtl_run(ctx, "mmoe", 1024, n_experts=n)
+        out.append(
+            record(
+                f"skmtl_mmoe_epoch_e{n}",
+                f"skmtl MMoE train epoch inside fit, {n} experts",
+                epochs,
+                warmup=firsts,
+                baseline=name,
+            )
+        )
+    return out
+
+
+def warm_up(ctx):
+    """Run both stacks once on a few rows, so no measurement pays first calls."""
+    small = Context(ctx.args, ctx.X.iloc[:2048], ctx.Y.iloc[:2048], ctx.source)
+    model, opt = bare.build("mmoe", small.encoded())
+    bare.train_epoch(model, opt, small.encoded(), 256)
+    skmtl_estimator("mmoe", 1, 256).fit(small.X, small.Y)
 
 
 def finish(records, ctx, load_before):
@@ -355,16 +648,21 @@ def finish(records, ctx, load_before):
         vals = r["values"]
         r["median"] = float(np.median(vals)) if vals else None
         r["spread"] = float(np.ptp(vals)) if vals else None
+        # On a loaded machine a repeat can be descheduled for seconds; the
+        # minimum is the least disturbed one.
+        r["min"] = float(np.min(vals)) if vals else None
         base = medians.get(r["baseline"])
         r["ratio"] = float(r["median"] / base) if vals and base else None
+        if r.get("skmtl_baseline") in medians and vals:
+            r["ratio_vs_skmtl"] = float(r["median"] / medians[r["skmtl_baseline"]])
         r.update(env)
     return records
 
 
 def markdown(records):
     """Return the records as a Markdown table."""
-    lines = ["| name | what | median | spread | unit | ratio vs bare | n | note |",
-             "|---|---|---:|---:|---|---:|---:|---|"]  # fmt: skip
+    lines = ["| name | what | median | min | spread | unit | ratio vs bare | n | note |",
+             "|---|---|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
 
     def fmt(v):
         return "" if v is None else f"{v:.3g}"
@@ -373,7 +671,17 @@ def markdown(records):
         note = (r.get("error") or "").replace("\n", " ")[:120]
         if "rows_per_s" in r:
             note = f"{r['rows_per_s']:.3g} rows/s"
+        if "x_tensors_model" in r:
+            note = (
+                f"{r['x_tensors_model']:.2f}x tensors+model "
+                f"({r['tensors_model_mib']:.0f} MiB); peak {r['peak_total']:.0f} MiB"
+            )
+        if "ratio_vs_skmtl" in r:
+            note = f"{r['ratio_vs_skmtl']:.2f}x skmtl's epoch"
+        if "n_parameters" in r:
+            note = f"{r['n_parameters']} parameters"
         lines.append(f"| {r['name']} | {r['what']} | {fmt(r['median'])} | "
+                     f"{fmt(r.get('min'))} | "
                      f"{fmt(r['spread'])} | {r['unit']} | {fmt(r['ratio'])} | "
                      f"{len(r['values'])} | {note} |")  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -411,6 +719,7 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     X, Y, source = _data.load_dataset(args.data, args.nrows, args.rows, args.synthetic)
     ctx = Context(args, X, Y, source)
+    warm_up(ctx)
     records = []
     for name in args.only or MEASUREMENTS:
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", file=sys.stderr, flush=True)

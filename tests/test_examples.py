@@ -27,6 +27,10 @@ RUNS = {
         ["--n-samples", "300", "--max-iter", "2", "--repeats", "1"],
         ["task_correlation.png"],
     ),
+    "plot_gates_and_weighting.py": (
+        ["--max-iter", "1"],
+        ["gates_and_weighting.png"],
+    ),
     "plot_mixed_tasks.py": (
         ["--n-samples", "600", "--max-iter", "2"],
         ["mixed_tasks.png", "mixed_tasks_pipeline.joblib"],

@@ -74,6 +74,10 @@ class FeatureInput(nn.Module):
         ----------
         categorical : torch.LongTensor of shape (n_samples, n_categorical)
         numeric : torch.Tensor of shape (n_samples, n_numeric)
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, out_features)
         """
         if self.n_categorical == 0:
             return self.norm(numeric)
@@ -159,11 +163,12 @@ class StackedLinear(nn.Module):
         torch.Tensor of shape (G, n_samples, out_features)
         """
         if x.dim() == 2:
-            # One GEMM for all groups: (B, in) @ (in, G * out) -> (G, B, out)
+            # One GEMM for all groups with the bias fused in (addmm), rather than
+            # a broadcast add over the transposed (G, B, out) view afterwards.
             n_groups, in_features, out_features = self.weight.shape
-            flat = self.weight.permute(1, 0, 2).reshape(in_features, -1)
-            out = (x @ flat).view(x.shape[0], n_groups, out_features).transpose(0, 1)
-            return out + self.bias
+            flat = self.weight.permute(1, 0, 2).reshape(in_features, -1)  # (in, G*out)
+            out = torch.addmm(self.bias.reshape(1, -1), x, flat)  # (B, G * out)
+            return out.view(x.shape[0], n_groups, out_features).transpose(0, 1)
         # (G, B, in) @ (G, in, out) + (G, 1, out) -> (G, B, out)
         return torch.baddbmm(self.bias, x, self.weight)
 
