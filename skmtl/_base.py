@@ -155,6 +155,18 @@ _COMMON_ATTRIBUTE_DOCS = """
 """
 
 
+def store_parameters(estimator, arguments):
+    """Store ``__init__``'s arguments unchanged, as scikit-learn requires.
+
+    Each estimator's ``__init__`` spells out its parameters (``get_params``
+    reads the signature) and passes ``locals()`` here, so the assignments are
+    not written out once per estimator.
+    """
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 def _task_score(task, y_true, y_score):
     """Score one task: ROC AUC (binary), accuracy (multiclass), R² (regression)."""
     if task.type == "binary":

@@ -1,6 +1,11 @@
 """The public estimators: each chooses a network and its architecture parameters."""
 
-from skmtl._base import _COMMON_ATTRIBUTE_DOCS, _COMMON_PARAMETER_DOCS, MultiTaskEstimator
+from skmtl._base import (
+    _COMMON_ATTRIBUTE_DOCS,
+    _COMMON_PARAMETER_DOCS,
+    MultiTaskEstimator,
+    store_parameters,
+)
 from skmtl._validation import Integral, Interval, StrOptions, positive_sizes
 from skmtl.nn import DCN, PLE, MMoE, SharedBottom
 
@@ -102,32 +107,7 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         lr_scheduler=None,
         max_grad_norm=None,
     ):
-        self.n_experts = n_experts
-        self.expert_hidden_sizes = expert_hidden_sizes
-        self.gating = gating
-        self.embedding_dim = embedding_dim
-        self.tower_hidden_sizes = tower_hidden_sizes
-        self.dropout = dropout
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.task_types = task_types
-        self.loss_weights = loss_weights
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.encoder = encoder
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.validation_metric = validation_metric
-        self.class_weight = class_weight
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.warm_start = warm_start
-        self.lr_scheduler = lr_scheduler
-        self.max_grad_norm = max_grad_norm
+        store_parameters(self, locals())
 
     def gate_weights(self, X):
         """Return each task's gate distribution over the experts, row by row.
@@ -242,33 +222,7 @@ class PLEEstimator(MultiTaskEstimator):
         lr_scheduler=None,
         max_grad_norm=None,
     ):
-        self.n_levels = n_levels
-        self.n_shared_experts = n_shared_experts
-        self.n_task_experts = n_task_experts
-        self.expert_hidden_sizes = expert_hidden_sizes
-        self.embedding_dim = embedding_dim
-        self.tower_hidden_sizes = tower_hidden_sizes
-        self.dropout = dropout
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.task_types = task_types
-        self.loss_weights = loss_weights
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.encoder = encoder
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.validation_metric = validation_metric
-        self.class_weight = class_weight
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.warm_start = warm_start
-        self.lr_scheduler = lr_scheduler
-        self.max_grad_norm = max_grad_norm
+        store_parameters(self, locals())
 
     def gate_weights(self, X):
         """Return every level's gate distributions, row by row.
@@ -401,33 +355,7 @@ class DCNMultiTask(MultiTaskEstimator):
         lr_scheduler=None,
         max_grad_norm=None,
     ):
-        self.n_cross_layers = n_cross_layers
-        self.cross_type = cross_type
-        self.structure = structure
-        self.deep_hidden_sizes = deep_hidden_sizes
-        self.embedding_dim = embedding_dim
-        self.tower_hidden_sizes = tower_hidden_sizes
-        self.dropout = dropout
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.task_types = task_types
-        self.loss_weights = loss_weights
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.encoder = encoder
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.validation_metric = validation_metric
-        self.class_weight = class_weight
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.warm_start = warm_start
-        self.lr_scheduler = lr_scheduler
-        self.max_grad_norm = max_grad_norm
+        store_parameters(self, locals())
 
     def _network_params(self):
         return {
@@ -510,30 +438,7 @@ class SharedBottomEstimator(MultiTaskEstimator):
         lr_scheduler=None,
         max_grad_norm=None,
     ):
-        self.bottom_hidden_sizes = bottom_hidden_sizes
-        self.embedding_dim = embedding_dim
-        self.tower_hidden_sizes = tower_hidden_sizes
-        self.dropout = dropout
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.task_types = task_types
-        self.loss_weights = loss_weights
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.encoder = encoder
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.validation_metric = validation_metric
-        self.class_weight = class_weight
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.warm_start = warm_start
-        self.lr_scheduler = lr_scheduler
-        self.max_grad_norm = max_grad_norm
+        store_parameters(self, locals())
 
     def _network_params(self):
         return {
