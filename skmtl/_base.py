@@ -8,6 +8,7 @@ knows nothing of the layers inside.
 import copy
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, clone
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
@@ -342,8 +343,16 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
                 raise ValueError("eval_set must be a pair (X_val, y_val).")
             X_val = as_feature_frame(self, eval_set[0], reset=False)
             y_val, _ = as_target_frame(eval_set[1], len(X_val))
-            if list(y_val.columns) != list(targets.columns):
-                y_val = y_val.set_axis(targets.columns, axis=1)
+            named = isinstance(eval_set[1], (pd.DataFrame, pd.Series))
+            if y_val.shape[1] != targets.shape[1] or (
+                named and list(y_val.columns) != list(targets.columns)
+            ):
+                raise ValueError(
+                    f"eval_set's y has tasks {list(y_val.columns)} but y has "
+                    f"{list(targets.columns)}; they must be the same tasks."
+                )
+            # Arrays carry no names: their columns are the tasks in order.
+            y_val = y_val.set_axis(targets.columns, axis=1)
             return (frame, targets, weights), (X_val, y_val, np.ones(len(X_val)))
         if not self.early_stopping:
             return (frame, targets, weights), None

@@ -180,3 +180,13 @@ def test_gradient_clipping_bounds_each_update(two_task_data):
     # One full-batch SGD step of rate 1: the update's norm is the clipped gradient's.
     assert moved(clipped).item() == pytest.approx(1e-3, rel=0.05)
     assert moved(free).item() > 10 * 1e-3
+
+
+def test_eval_set_with_other_tasks_is_an_error(two_task_data):
+    X, Y, X_test, Y_test = two_task_data
+    est = SharedBottomEstimator(max_iter=1, **_FAST)
+    with pytest.raises(ValueError, match=re.escape("eval_set's y has tasks ['bought', 'clicked']")):
+        est.fit(X, Y, eval_set=(X_test, Y_test[["bought", "clicked"]]))
+    # A plain array is taken as the tasks in order.
+    est.fit(X, Y, eval_set=(X_test, Y_test.to_numpy()))
+    assert set(est.history_[0]["valid_loss_per_task"]) == {"clicked", "bought"}
