@@ -59,3 +59,13 @@ def test_example_runs(script, tmp_path, monkeypatch):
         assert path.stat().st_size > 0, f"{script} wrote an empty {name}"
     png = (out / outputs[0]).read_bytes()
     assert png.startswith(b"\x89PNG"), f"{outputs[0]} is not a PNG"
+
+
+def test_readme_quickstart_prints_auc_for_both_models(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["quickstart.py"])
+    runpy.run_path(str(EXAMPLES / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[-2:] for line in out.splitlines() if line.startswith(("MMoE", "Shared-Bottom"))}
+    assert set(rows) == {"MMoE", "Shared-Bottom"}
+    for aucs in rows.values():  # income and never-married test AUC on the sample
+        assert 0.85 < float(aucs[0]) <= 1 and 0.95 < float(aucs[1]) <= 1
