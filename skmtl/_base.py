@@ -35,7 +35,6 @@ from skmtl._validation import (
     as_feature_frame,
     check_is_fitted,
     check_sample_weight,
-    format_names,
     positive_sizes,
 )
 from skmtl.weighting import resolve_weighting

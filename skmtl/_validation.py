@@ -4,7 +4,7 @@ This is the only module that imports scikit-learn's private parameter
 validation API, so a change there is fixed in one place.
 """
 
-from numbers import Integral, Real
+from numbers import Integral, Real  # noqa: F401  (re-exported)
 
 import numpy as np
 import pandas as pd
@@ -140,8 +140,3 @@ def check_sample_weight(sample_weight, n_samples):
     if weights.sum() <= 0:
         raise ValueError("sample_weight must not be all zero.")
     return weights
-
-
-def is_real(value):
-    """Return True for a real number that is not a bool."""
-    return isinstance(value, Real) and not isinstance(value, bool)

@@ -80,7 +80,7 @@ def test_balanced_class_weight_raises_recall_of_the_rare_class():
     kw = {"max_iter": 5, "batch_size": 64, **_FAST}
     plain = SharedBottomEstimator(**kw).fit(X, Y).predict(X)[:, 0]
     balanced = SharedBottomEstimator(class_weight={"rare": "balanced"}, **kw).fit(X, Y).predict(X)[:, 0]
-    recall = lambda pred: pred[rare == 1].mean()  # noqa: E731
+    recall = lambda pred: pred[rare == 1].mean()
     assert recall(balanced) > recall(plain) + 0.3
 
 
@@ -101,7 +101,7 @@ def test_optimizers_train(optimizer, two_task_data):
 
 def test_weight_decay_shrinks_weights(two_task_data):
     X, Y, _, _ = two_task_data
-    norm = lambda est: sum(p.norm() for p in est.module_.parameters()).item()  # noqa: E731
+    norm = lambda est: sum(p.norm() for p in est.module_.parameters()).item()
     kw = {"optimizer": "adamw", "max_iter": 3, **_FAST}
     assert norm(SharedBottomEstimator(weight_decay=0.5, **kw).fit(X, Y)) < norm(
         SharedBottomEstimator(**kw).fit(X, Y)
@@ -160,7 +160,7 @@ def test_cosine_schedule_and_custom_scheduler(two_task_data):
     X, Y, _, _ = two_task_data
     est = SharedBottomEstimator(lr_scheduler="cosine", max_iter=4, **_FAST).fit(X, Y)
     assert est._optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
-    step = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+    step = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     est = SharedBottomEstimator(lr_scheduler=step, max_iter=3, **_FAST).fit(X, Y)
     assert est._optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 / 8)
     with pytest.raises(TypeError, match="step\\(\\) method"):

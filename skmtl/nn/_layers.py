@@ -4,7 +4,6 @@ Everything here is plain PyTorch: tensors and integers in, tensors out. The modu
 take ``device=None, dtype=None`` and pass them to every parameter they create.
 """
 
-from collections.abc import Sequence
 
 import torch
 from torch import nn
