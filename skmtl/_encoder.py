@@ -28,6 +28,8 @@ class EncodedFeatures(NamedTuple):
         Embedding indices.
     numeric : ndarray of shape (n_samples, n_numeric), dtype float32
         Scaled numeric values.
+    multi_valued : ndarray of shape (n_samples, n_multi_valued, max_length), dtype int64
+        Codes of each multi-valued column's values, padded with -1.
 
     Attributes
     ----------
@@ -36,6 +38,8 @@ class EncodedFeatures(NamedTuple):
         The numeric columns' bins follow the categorical columns.
     numeric : ndarray of shape (n_samples, n_numeric), dtype float32
         Imputed and standardised numeric columns.
+    multi_valued : ndarray of shape (n_samples, n_multi_valued, max_length), dtype int64
+        Codes of each multi-valued column's values, padded with -1.
 
     Examples
     --------
@@ -49,6 +53,7 @@ class EncodedFeatures(NamedTuple):
 
     categorical: np.ndarray
     numeric: np.ndarray
+    multi_valued: np.ndarray
 
 
 def _is_categorical_dtype(series):
@@ -232,6 +237,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self._validate_params()
         frame = as_feature_frame(self, X, reset=True)
         self.categorical_columns_, self.numeric_columns_ = self._split_columns(frame)
+        self.multi_valued_columns_, self.multi_valued_cardinalities_ = [], []
         self._fit_categorical(_categorical_values(frame, self.categorical_columns_))
         numeric = _numeric_values(frame, self.numeric_columns_)
         self._fit_bins(numeric)
@@ -371,7 +377,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         numeric = raw_numeric
         if self._numeric_pipeline is not None:
             numeric = self._numeric_pipeline.transform(raw_numeric)
-        return EncodedFeatures(categorical, numeric.astype(np.float32))
+        multi_valued = np.empty((len(frame), 0, 0), dtype=np.int64)
+        return EncodedFeatures(categorical, numeric.astype(np.float32), multi_valued)
 
     def transform(self, X):
         """Encode ``X`` into one float array: codes, then scaled numeric values.
