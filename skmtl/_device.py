@@ -65,3 +65,36 @@ def loadable_device(device):
         stacklevel=3,
     )
     return torch.device("cpu")
+
+
+def _cpu_has_native_bf16():
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), on Linux."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:  # not Linux: no cheap, reliable way to tell
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+def resolve_precision(precision, device):
+    """Return ``"fp32"`` or ``"bf16"`` for the ``precision`` parameter on ``device``.
+
+    Parameters
+    ----------
+    precision : {"fp32", "bf16", "auto"}
+        ``"auto"`` is ``"bf16"`` where ``device`` computes bfloat16 natively: a
+        CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX.
+    device : torch.device
+
+    Returns
+    -------
+    str
+    """
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = device.type == "cpu" and _cpu_has_native_bf16()
+    return "bf16" if native else "fp32"

@@ -7,12 +7,15 @@ and nothing is set on the estimator for the duration of training.
 
 import copy
 import sys
+import warnings
 
 import numpy as np
 import torch
 
 from skmtl._losses import weighted_task_means
 from skmtl._training import Callback, predict_logits
+from skmtl._validation import format_names
+from skmtl.exceptions import ConvergenceWarning, TrainingDivergedError
 
 _VALIDATION_BATCH_SIZE = 16384
 
@@ -182,3 +185,79 @@ class ProgressLog(Callback):
         if self._bar is not None:  # interrupted mid-epoch
             self._bar.close()
             self._bar = None
+
+
+class DivergenceGuard(Callback):
+    """Stop on a non-finite loss; warn when a task's loss explodes.
+
+    A NaN or infinite loss sum raises :class:`~skmtl.exceptions.TrainingDivergedError`
+    at once, naming the tasks, the epoch and the batch (the trainer then
+    restores the last completed epoch). An epoch whose mean loss for a task
+    is more than ``factor`` times that task's first labelled batch loss (in
+    absolute value) gives a :class:`~skmtl.exceptions.ConvergenceWarning`
+    naming the task, once per task.
+
+    Parameters
+    ----------
+    task_names : list of str
+    factor : float, default=100.0
+        How many times its first loss a task's epoch loss may reach.
+    every : int, default=1
+        Check for non-finite losses every ``every`` batches (and on an epoch's
+        last); each check waits for the device, so accelerators check less
+        often.
+    """
+
+    def __init__(self, task_names, factor=100.0, every=1):
+        self.task_names, self.factor, self.every = task_names, factor, every
+        self._first = np.full(len(task_names), np.nan)
+        self._warned = set()
+        self._n_batches = 0
+
+    def on_epoch_begin(self, trainer, epoch, n_batches):
+        self._n_batches = n_batches
+
+    def on_batch_end(self, trainer, epoch, batch_index, loss_sums, weight_sums):
+        last = batch_index == self._n_batches - 1
+        first = np.isnan(self._first).any()
+        if not (first or last or batch_index % self.every == 0):
+            return
+        finite = torch.isfinite(loss_sums).cpu().numpy()
+        if not finite.all():
+            raise TrainingDivergedError(
+                self._message(trainer, epoch, batch_index, ~finite)
+            )
+        if first:
+            means = weighted_task_means(loss_sums, weight_sums).cpu().numpy()
+            labelled = weight_sums.cpu().numpy() > 0
+            self._first = np.where(np.isnan(self._first) & labelled, means, self._first)
+
+    def _message(self, trainer, epoch, batch_index, bad):
+        tasks = format_names(np.asarray(self.task_names)[bad])
+        rate = trainer.optimizer.param_groups[0]["lr"]
+        return (
+            f"Training diverged: the loss of task {tasks} became NaN or infinite at "
+            f"epoch {epoch}, batch {batch_index + 1} of {self._n_batches}. Likely "
+            f"causes: a learning rate too high (now {rate:g}; lower "
+            "learning_rate_init or set max_grad_norm), a regression target on an "
+            "extreme scale, or extreme input values. The model keeps the weights "
+            "of its last completed epoch."
+        )
+
+    def on_epoch_end(self, trainer, epoch, record):
+        losses = np.abs(np.asarray(record["train_loss_per_task"], dtype=float))
+        limit = self.factor * np.maximum(np.abs(self._first), 1e-3)
+        for k in np.flatnonzero(losses > limit):
+            name = self.task_names[k]
+            if name in self._warned:
+                continue
+            self._warned.add(name)
+            warnings.warn(
+                f"The training loss of task {name!r} exploded: {losses[k]:.3g} at "
+                f"epoch {epoch}, over {self.factor:g} times its first loss "
+                f"({self._first[k]:.3g}). Lower learning_rate_init or set "
+                "max_grad_norm.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return False

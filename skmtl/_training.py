@@ -9,7 +9,9 @@ them apart. What happens around the loop (history, validation, progress,
 schedules) are callbacks.
 """
 
+import copy
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 
 from skmtl._distributed import SingleProcess
 from skmtl._losses import weighted_task_means
+from skmtl.exceptions import TrainingInterruptedWarning
 from skmtl.nn import FeatureBatch
 
 
@@ -160,6 +163,50 @@ class Callback:
         """Called once after the last epoch (also when stopped early)."""
 
 
+class TrainingSnapshot:
+    """Everything training changes, copied at an epoch boundary, to go back to.
+
+    Holds the values of every optimised tensor (the network's parameters and a
+    loss weighting's learnt weights), the network's buffers, the optimizer's
+    state and the weighting strategy's other state. Restoring writes them back
+    in place, so the optimizer and the strategy keep referring to the same
+    tensors.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        Whose network, optimizer and weighting are captured.
+    """
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        network, optimizer = trainer.network, trainer.optimizer
+        self._params = _optimised_tensors(trainer)
+        self._values = [p.detach().clone() for p in self._params]
+        self._buffers = {k: b.clone() for k, b in network.named_buffers()}
+        self._optimizer = copy.deepcopy(optimizer.state_dict())
+        # Deep-copied except the optimised tensors, which a strategy may
+        # reference (GradNorm holds the shared parameters): those stay shared.
+        memo = {id(p): p for p in [*self._params, *network.parameters()]}
+        self._weighting = copy.deepcopy(trainer.weighting.__dict__, memo)
+
+    @torch.no_grad()
+    def restore(self):
+        """Write the captured state back into the trainer's objects."""
+        trainer = self.trainer
+        for param, value in zip(self._params, self._values):
+            param.copy_(value)
+        for name, buffer in trainer.network.named_buffers():
+            buffer.copy_(self._buffers[name])
+        trainer.optimizer.load_state_dict(self._optimizer)
+        trainer.weighting.__dict__.update(self._weighting)
+
+
+def _optimised_tensors(trainer):
+    """The tensors the optimizer updates: the network's and the weighting's."""
+    return [p for group in trainer.optimizer.param_groups for p in group["params"]]
+
+
 class Trainer:
     """Optimise a network on batches, epoch after epoch.
 
@@ -183,6 +230,15 @@ class Trainer:
     max_grad_norm : float or None, default=None
         Clip the gradients' global norm to this before each step.
     callbacks : sequence of Callback, default=()
+    autocast_dtype : torch.dtype or None, default=None
+        Run the forward pass under :func:`torch.autocast` with this dtype
+        (e.g. ``torch.bfloat16``); weights, gradients, optimizer state and
+        losses stay float32.
+
+    Attributes
+    ----------
+    epochs_completed : list of int
+        Epochs of the last :meth:`fit` that ran to their end.
     """
 
     def __init__(
@@ -195,6 +251,7 @@ class Trainer:
         comm=None,
         max_grad_norm=None,
         callbacks=(),
+        autocast_dtype=None,
     ):
         self.network, self.optimizer, self.loss = network, optimizer, loss
         self.weighting = weighting
@@ -202,6 +259,17 @@ class Trainer:
         self.model = self.comm.wrap(network)
         self.max_grad_norm = max_grad_norm
         self.callbacks = list(callbacks)
+        self.autocast_dtype = autocast_dtype
+        self.epochs_completed = []
+
+    def _forward(self, features):
+        """The network's outputs, in float32 whatever the autocast dtype."""
+        if self.autocast_dtype is None:
+            return self.model(features)
+        device = features.numeric.device.type
+        with torch.autocast(device, dtype=self.autocast_dtype):
+            outputs = self.model(features)
+        return outputs.float()
 
     def _objective(self, outputs, batch):
         """The scalar to minimise and the batch's detached loss and weight sums."""
@@ -230,7 +298,7 @@ class Trainer:
         loss_sums, weight_sums : torch.Tensor of shape (n_tasks,)
             This process's detached per-task loss and weight sums.
         """
-        total, loss_sums, weight_sums = self._objective(self.model(batch.features), batch)
+        total, loss_sums, weight_sums = self._objective(self._forward(batch.features), batch)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.comm.reduce_gradients(self.weighting.parameters())
@@ -270,7 +338,13 @@ class Trainer:
         return weighted_task_means(totals[0], totals[1]).tolist()
 
     def fit(self, source, epochs):
-        """Train over ``epochs``; return the number of epochs run.
+        """Train over ``epochs``; return the number of epochs completed.
+
+        If training stops inside an epoch (Ctrl-C, or a callback raising, such
+        as the divergence guard), the state of the last completed epoch is
+        restored before the exception propagates; ``epochs_completed`` lists
+        the epochs that count. A KeyboardInterrupt also warns with
+        :class:`~skmtl.exceptions.TrainingInterruptedWarning`.
 
         Parameters
         ----------
@@ -282,28 +356,47 @@ class Trainer:
         -------
         int
         """
+        self.epochs_completed = []
+        snapshot = TrainingSnapshot(self)
         for callback in self.callbacks:
             callback.on_train_begin(self)
-        n_run = 0
         try:
             for epoch in epochs:
-                start = time.perf_counter()
-                losses = self.train_epoch(source, epoch)
-                n_run += 1
-                record = {
-                    "epoch": epoch,
-                    "train_loss_per_task": losses,
-                    "duration": time.perf_counter() - start,
-                }
-                stop = False
-                for callback in self.callbacks:
-                    stop = bool(callback.on_epoch_end(self, epoch, record)) or stop
-                if self.comm.any(stop):
+                if self._run_epoch(source, epoch):
                     break
+                snapshot = TrainingSnapshot(self)
+        except KeyboardInterrupt:
+            snapshot.restore()
+            warnings.warn(
+                "Training was interrupted; the model keeps the weights of its last "
+                f"completed epoch ({len(self.epochs_completed)} completed in this "
+                "fit).",
+                TrainingInterruptedWarning,
+                stacklevel=3,
+            )
+            raise
+        except BaseException:
+            snapshot.restore()
+            raise
         finally:
             for callback in self.callbacks:
                 callback.on_train_end(self)
-        return n_run
+        return len(self.epochs_completed)
+
+    def _run_epoch(self, source, epoch):
+        """Train one epoch and run the epoch-end callbacks; return whether to stop."""
+        start = time.perf_counter()
+        losses = self.train_epoch(source, epoch)
+        record = {
+            "epoch": epoch,
+            "train_loss_per_task": losses,
+            "duration": time.perf_counter() - start,
+        }
+        stop = False
+        for callback in self.callbacks:
+            stop = bool(callback.on_epoch_end(self, epoch, record)) or stop
+        self.epochs_completed.append(epoch)
+        return self.comm.any(stop)
 
 
 @torch.inference_mode()

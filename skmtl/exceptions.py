@@ -1,8 +1,14 @@
 """Warnings and errors raised by skmtl."""
 
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-__all__ = ["DeviceWarning", "NotFittedError"]
+__all__ = [
+    "ConvergenceWarning",
+    "DeviceWarning",
+    "NotFittedError",
+    "TrainingDivergedError",
+    "TrainingInterruptedWarning",
+]
 
 
 class DeviceWarning(UserWarning):
@@ -10,4 +16,22 @@ class DeviceWarning(UserWarning):
 
     Raised when a model fitted and pickled on a GPU is loaded on a machine
     without one: the model is loaded on the CPU instead.
+    """
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A task's training loss became NaN or infinite.
+
+    Training stops at the batch where it happened; the estimator keeps the
+    weights of its last completed epoch (or is left unfitted when no epoch
+    completed). The message names the tasks, the epoch and the batch.
+    """
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """``fit`` was interrupted (Ctrl-C) and kept the last completed epoch.
+
+    The ``KeyboardInterrupt`` is raised again after this warning, so a script
+    stops; in an interactive session the estimator remains usable with the
+    weights of the last completed epoch.
     """
