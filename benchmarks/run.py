@@ -409,44 +409,26 @@ def _run_peer(ctx, python, name):
 
 
 def fit_with_epoch_times(est, X, Y):
-    """Fit ``est`` on the raw frame, timing each epoch from inside ``fit``.
+    """Fit ``est`` on the raw frame; return its total and per-epoch times.
 
-    The training loop calls ``on_epoch_end`` after every epoch; for the
-    duration of this ``fit`` the ``fit_module`` that ``skmtl._base`` calls is
-    wrapped so that hook first stamps the time. Epoch ``i`` lasts from stamp
-    ``i - 1`` to stamp ``i``. Nothing else in ``fit`` changes, so the total is
-    the real end-to-end ``fit``.
+    skmtl records the wall time of each epoch's training steps in
+    ``history_[i]["duration"]``; everything else in ``fit`` (validation,
+    encoding, tensors, network build) is the rest of the total.
 
     Returns
     -------
     total : float
         Wall seconds of ``fit``.
     setup : float
-        Seconds from the call to the start of training (validation, encoding,
-        tensors, network build).
+        Seconds of ``fit`` outside the epochs' training steps.
     epochs : list of float
         Seconds of each epoch, the first one included.
     """
-    import skmtl._base
-
-    stamps, fit_module = [], skmtl._base.fit_module
-
-    def stamping_fit_module(*args, on_epoch_end, **kwargs):
-        def hook(*hook_args):
-            stamps.append(time.perf_counter())
-            return on_epoch_end(*hook_args)
-
-        stamps.append(time.perf_counter())  # training starts
-        return fit_module(*args, on_epoch_end=hook, **kwargs)
-
-    skmtl._base.fit_module = stamping_fit_module
     start = time.perf_counter()
-    try:
-        est.fit(X, Y)
-    finally:
-        skmtl._base.fit_module = fit_module
+    est.fit(X, Y)
     total = time.perf_counter() - start
-    return total, stamps[0] - start, list(np.diff(stamps))
+    epochs = [record["duration"] for record in est.history_]
+    return total, total - sum(epochs), epochs
 
 
 def _skmtl_kwargs(max_iter, batch_size):
@@ -569,10 +551,10 @@ def measure_skmtl_predict(ctx):
     est = ctx._cache.get("skmtl_mmoe")
     if est is None:
         est = skmtl_estimator("mmoe", 1, 1024).fit(ctx.X, ctx.Y)
-    categorical, numeric = est._encoded_tensors(ctx.X)
+    features = est._features(ctx.X)
 
     def from_tensors():
-        return torch.sigmoid(predict_logits(est.module_, categorical, numeric, 16384))
+        return torch.sigmoid(predict_logits(est.module_, features, 16384))
 
     out = []
     for name, what, fn, baseline in [

@@ -11,21 +11,16 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, clone
-from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.utils import check_random_state
 
+from skmtl._data import InMemoryData, feature_batch
 from skmtl._device import loadable_device, resolve_device
 from skmtl._encoder import FeatureEncoder
 from skmtl._losses import MultiTaskLoss
-from skmtl._monitor import ValidationMonitor
-from skmtl._options import (
-    class_weight_matrix,
-    make_optimizer,
-    make_scheduler,
-    resolve_class_weight,
-)
-from skmtl._targets import as_target_frame, encode_targets, fit_tasks
-from skmtl._training import fit_module, map_batches, predict_logits
+from skmtl._monitor import History, ProgressLog, ValidationMonitor
+from skmtl._options import make_optimizer, make_scheduler, resolve_class_weight
+from skmtl._targets import as_target_frame
+from skmtl._training import Trainer, predict_logits
 from skmtl._validation import (
     HasMethods,
     Integral,
@@ -41,7 +36,7 @@ from skmtl.weighting import resolve_weighting
 
 # Rows per forward pass at prediction: large enough to keep the CPU busy,
 # small enough that memory stays bounded for any number of rows.
-_PREDICT_BATCH_SIZE = 16384
+PREDICT_BATCH_SIZE = 16384
 
 _COMMON_PARAMETER_DOCS = """
     embedding_dim : int, default=8
@@ -57,7 +52,8 @@ _COMMON_PARAMETER_DOCS = """
     max_iter : int, default=10
         Number of epochs.
     task_types : "auto", dict or list, default="auto"
-        Type of each task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+        Type of each task: ``"binary"``, ``"multiclass"``, ``"regression"``,
+        ``"poisson"`` (counts) or a :class:`skmtl.tasks.Task` subclass.
         ``"auto"`` infers it like :func:`sklearn.utils.multiclass.type_of_target`:
         two distinct labels are binary, more integer or string labels
         multiclass, non-integer numbers regression. A dict maps task names to
@@ -118,6 +114,9 @@ _COMMON_PARAMETER_DOCS = """
         ``lambda opt: StepLR(opt, step_size=2)``).
     max_grad_norm : float or None, default=None
         Clip the gradients' global norm to this value at every step.
+    multi_valued_pooling : {"mean", "sum"}, default="mean"
+        How the embeddings of a multi-valued column's values (a list of tags,
+        say) are pooled into one vector per row.
 """
 
 _COMMON_ATTRIBUTE_DOCS = """
@@ -127,6 +126,8 @@ _COMMON_ATTRIBUTE_DOCS = """
         Type of each task.
     classes_ : list of ndarray or None
         Sorted labels of each classification task; None for regression.
+    tasks_ : list of skmtl.tasks.Task
+        The fitted task objects (type, classes, target scaling).
     encoder_ : FeatureEncoder
         The fitted encoder.
     module_ : torch.nn.Module
@@ -139,8 +140,9 @@ _COMMON_ATTRIBUTE_DOCS = """
         Column names of X, when they are all strings.
     history_ : list of dict
         One dict per epoch: ``epoch``, ``train_loss`` (weighted total),
-        ``train_loss_per_task`` (task name -> mean loss over labelled rows) and
-        ``task_weights`` (task name -> weight used in that epoch); with
+        ``train_loss_per_task`` (task name -> mean loss over labelled rows),
+        ``task_weights`` (task name -> weight used in that epoch) and
+        ``duration`` (wall seconds of the epoch's training steps); with
         validation data also ``valid_loss_per_task`` and
         ``valid_score_per_task``.
     best_iteration_ : int or None
@@ -155,37 +157,73 @@ _COMMON_ATTRIBUTE_DOCS = """
 """
 
 
-def store_parameters(estimator, arguments):
-    """Store ``__init__``'s arguments unchanged, as scikit-learn requires.
+# Keyword-only parameters of every estimator, with their defaults, in order.
+# Defaults are immutable, as scikit-learn's clone requires.
+COMMON_DEFAULTS = {
+    "embedding_dim": 8,
+    "tower_hidden_sizes": (32,),
+    "dropout": 0.0,
+    "batch_size": 256,
+    "learning_rate_init": 1e-3,
+    "max_iter": 10,
+    "task_types": "auto",
+    "loss_weights": None,
+    "device": "auto",
+    "random_state": None,
+    "verbose": 0,
+    "encoder": None,
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 5,
+    "tol": 1e-4,
+    "validation_metric": "loss",
+    "class_weight": None,
+    "optimizer": "adam",
+    "weight_decay": 0.0,
+    "warm_start": False,
+    "lr_scheduler": None,
+    "max_grad_norm": None,
+    "multi_valued_pooling": "mean",
+}
 
-    Each estimator's ``__init__`` spells out its parameters (``get_params``
-    reads the signature) and passes ``locals()`` here, so the assignments are
-    not written out once per estimator.
+
+def make_init(own, common=None):
+    """Write an estimator's ``__init__``: its own parameters, then the common ones.
+
+    scikit-learn reads an estimator's parameters from the signature of its
+    ``__init__``, which must store each argument unchanged. Every estimator
+    shares some 25 parameters; rather than repeat them in each class (and in
+    each new one), the ``__init__`` is generated with an explicit signature,
+    as :mod:`dataclasses` does: ``own`` positional-or-keyword, the common ones
+    keyword-only.
+
+    Parameters
+    ----------
+    own : dict
+        The estimator's own parameters and their defaults, in order.
+    common : dict, default=None
+        The shared keyword-only parameters; :data:`COMMON_DEFAULTS` when None.
+
+    Returns
+    -------
+    function
     """
-    for name, value in arguments.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
-
-
-def _task_score(task, y_true, y_score):
-    """Score one task: ROC AUC (binary), accuracy (multiclass), R² (regression)."""
-    if task.type == "binary":
-        if len(np.unique(y_true)) < 2:
-            raise ValueError(
-                f"Cannot compute ROC AUC for task {task.name!r}: its labelled rows "
-                "hold only one class."
-            )
-        return roc_auc_score(y_true == task.classes[1], y_score)
-    if task.type == "multiclass":
-        return accuracy_score(y_true, y_score)
-    return r2_score(y_true, y_score)
+    common = COMMON_DEFAULTS if common is None else common
+    defaults = {**own, **common}
+    own_args = "".join(f", {name}=_defaults[{name!r}]" for name in own)
+    common_args = ", ".join(f"{name}=_defaults[{name!r}]" for name in common)
+    body = "".join(f"\n    self.{name} = {name}" for name in defaults)
+    namespace = {"_defaults": defaults}
+    exec(f"def __init__(self{own_args}, *, {common_args}):{body}", namespace)  # noqa: S102
+    return namespace["__init__"]
 
 
 class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
     """Shared machinery of the skmtl estimators; not used directly.
 
-    Subclasses define ``__init__`` with their parameters, ``_network_class``
-    and ``_network_params``.
+    Subclasses set ``_network_class``, implement ``_network_params`` and get
+    their ``__init__`` from :func:`make_init` (``__init_subclass__`` does it
+    from the class attribute ``_own_parameters``).
     """
 
     _parameter_constraints = {
@@ -220,11 +258,19 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "lr_scheduler": [None, StrOptions({"cosine"}), callable],
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "multi_valued_pooling": [StrOptions({"mean", "sum"})],
     }
 
     # -- what subclasses provide -------------------------------------------------
 
     _network_class = None
+    _own_parameters = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__ and cls._network_class is not None:
+            cls.__init__ = make_init(cls._own_parameters)
+            cls.__init__.__qualname__ = f"{cls.__name__}.__init__"
 
     def _network_params(self):
         """Return the architecture keyword arguments of the network."""
@@ -292,85 +338,90 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         if reset:
             network_params = self._network_params()
             positive_sizes(self.tower_hidden_sizes, "tower_hidden_sizes", allow_empty=True)
-        frame = as_feature_frame(self, X, reset=reset)
-        targets, y_is_1d = as_target_frame(y, len(frame))
-        weights = check_sample_weight(sample_weight, len(frame))
+        data = self._training_data(X, y, sample_weight, reset)
         if reset:
-            self._y_is_1d = y_is_1d
-            self._tasks = fit_tasks(targets, self.task_types)
+            self.tasks_ = data.fit_tasks(self.task_types)
         else:
-            self._check_same_tasks(targets)
-        class_weights = resolve_class_weight(self.class_weight, self._tasks)
+            self._check_same_tasks(data.task_names)
+        class_weights = resolve_class_weight(self.class_weight, self.tasks_)
         random_state = check_random_state(self.random_state)
         seed = random_state.randint(np.iinfo(np.int32).max)
-        train, validation = self._split_validation(
-            frame, targets, weights, eval_set, random_state
-        )
+        train, validation = self._split_validation(data, eval_set, random_state)
         if reset:
-            self.encoder_ = clone(self.encoder if self.encoder is not None else FeatureEncoder())
-            self.encoder_.fit(train[0])
+            encoder = self.encoder if self.encoder is not None else FeatureEncoder()
+            self.encoder_ = train.fit_encoder(clone(encoder))
             self.device_ = resolve_device(self.device)
-        data = self._training_tensors(*train, class_weights)
-        monitor = None
-        if validation is not None:
-            monitor = self._monitor(self._training_tensors(*validation, None), validation[1])
+        source = train.batch_source(
+            self.encoder_,
+            self.tasks_,
+            class_weights,
+            self.device_,
+            batch_size=self.batch_size,
+            seed=seed,
+        )
+        monitor = None if validation is None else self._monitor(validation)
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
             if reset:
                 self.module_ = self._build_network(network_params)
                 self._start_training()
-            self._train(data, monitor, seed, n_epochs)
+            self._train(source, monitor, n_epochs)
         return self
 
-    def _check_same_tasks(self, targets):
+    def _training_data(self, X, y, sample_weight, reset):
+        """Check ``fit``'s arguments and wrap them as training data."""
+        frame = as_feature_frame(self, X, reset=reset)
+        targets, y_is_1d = as_target_frame(y, len(frame))
+        if reset:
+            self._y_is_1d = y_is_1d
+        weights = check_sample_weight(sample_weight, len(frame))
+        return InMemoryData(frame, targets, weights)
+
+    def _check_same_tasks(self, names):
         """Continued training must see the tasks the model was built for."""
-        names = [str(c) for c in targets.columns]
         if names != self.task_names_:
             raise ValueError(
                 f"y has tasks {names} but the model was fitted on {self.task_names_}; "
                 "continued training (warm_start, partial_fit) needs the same tasks."
             )
 
-    def _split_validation(self, frame, targets, weights, eval_set, random_state):
-        """Return (frame, targets, weights) for training and for validation.
+    def _split_validation(self, data, eval_set, random_state):
+        """Return the training data and the validation data (or None).
 
         Validation is ``eval_set`` when given, else a random
         ``validation_fraction`` of the rows when ``early_stopping``, else None.
         """
         if eval_set is not None:
-            if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
-                raise ValueError("eval_set must be a pair (X_val, y_val).")
-            X_val = as_feature_frame(self, eval_set[0], reset=False)
-            y_val, _ = as_target_frame(eval_set[1], len(X_val))
-            named = isinstance(eval_set[1], (pd.DataFrame, pd.Series))
-            if y_val.shape[1] != targets.shape[1] or (
-                named and list(y_val.columns) != list(targets.columns)
-            ):
-                raise ValueError(
-                    f"eval_set's y has tasks {list(y_val.columns)} but y has "
-                    f"{list(targets.columns)}; they must be the same tasks."
-                )
-            # Arrays carry no names: their columns are the tasks in order.
-            y_val = y_val.set_axis(targets.columns, axis=1)
-            return (frame, targets, weights), (X_val, y_val, np.ones(len(X_val)))
+            return data, self._eval_data(eval_set, data)
         if not self.early_stopping:
-            return (frame, targets, weights), None
-        n_valid = int(np.ceil(self.validation_fraction * len(frame)))
-        if n_valid < 1 or n_valid >= len(frame):
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves no rows "
-                f"for training or validation out of {len(frame)}."
-            )
-        order = random_state.permutation(len(frame))
-        parts = (order[n_valid:], order[:n_valid])
-        return tuple((frame.iloc[i], targets.iloc[i], weights[i]) for i in parts)
+            return data, None
+        return data.split(self.validation_fraction, random_state)
 
-    def _monitor(self, data, targets):
-        """Build the validation monitor for ``history_`` and early stopping."""
+    def _eval_data(self, eval_set, data):
+        """Check ``eval_set`` against the training tasks and wrap it."""
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
+            raise ValueError("eval_set must be a pair (X_val, y_val).")
+        X_val = as_feature_frame(self, eval_set[0], reset=False)
+        y_val, _ = as_target_frame(eval_set[1], len(X_val))
+        named = isinstance(eval_set[1], (pd.DataFrame, pd.Series))
+        if y_val.shape[1] != len(data.task_names) or (
+            named and [str(c) for c in y_val.columns] != data.task_names
+        ):
+            raise ValueError(
+                f"eval_set's y has tasks {list(y_val.columns)} but y has "
+                f"{data.task_names}; they must be the same tasks."
+            )
+        # Arrays carry no names: their columns are the tasks in order.
+        y_val = y_val.set_axis(data.targets.columns, axis=1)
+        return InMemoryData(X_val, y_val, np.ones(len(X_val)))
+
+    def _monitor(self, validation):
+        """Build the validation callback for ``history_`` and early stopping."""
+        batch = validation.to_batch(self.encoder_, self.tasks_, None, self.device_)
         return ValidationMonitor(
-            data,
-            MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks]),
-            lambda logits: self._scores_from_logits(logits, targets, strict=False),
+            batch,
+            MultiTaskLoss(self.tasks_).to(self.device_),
+            lambda logits: self._scores_from_logits(logits, validation.targets, strict=False),
             self.task_names_,
             self.validation_metric,
             self.tol,
@@ -380,41 +431,21 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
     def _rng_devices(self):
         return [self.device_] if self.device_.type == "cuda" else []
 
-    def _encoded_tensors(self, frame):
-        """Encode a feature frame into (categorical, numeric) tensors on the device."""
-        encoded = self.encoder_.encode(frame)
-        return (
-            torch.as_tensor(encoded.categorical, device=self.device_),
-            torch.as_tensor(encoded.numeric, device=self.device_),
-        )
-
-    def _training_tensors(self, frame, targets, weights, class_weights):
-        """Build every tensor the training loop slices, once, on the device.
-
-        The loss weight of each (row, task) is the sample weight, times the
-        class weight of its label, times 0 where the label is missing.
-        """
-        values, mask = encode_targets(targets, self._tasks)
-        row_weights = mask * weights[:, None]
-        if class_weights is not None:
-            row_weights = row_weights * class_weight_matrix(values, mask, class_weights)
-        categorical, numeric = self._encoded_tensors(frame)
-        return (
-            categorical,
-            numeric,
-            torch.as_tensor(values, device=self.device_),
-            torch.as_tensor(row_weights, dtype=torch.float32, device=self.device_),
-        )
+    def _features(self, frame):
+        """Encode a feature frame into a FeatureBatch on the device."""
+        return feature_batch(self.encoder_.encode(frame), self.device_)
 
     def _build_network(self, network_params):
         """Instantiate the network from the encoder's and tasks' sizes."""
         return self._network_class(
             self.encoder_.cardinalities_,
             len(self.encoder_.numeric_columns_),
-            [task.n_outputs for task in self._tasks],
+            [task.n_outputs for task in self.tasks_],
             embedding_dim=self.embedding_dim,
             tower_hidden_sizes=tuple(self.tower_hidden_sizes),
             dropout=self.dropout,
+            bag_cardinalities=self.encoder_.multi_valued_cardinalities_,
+            bag_mode=self.multi_valued_pooling,
             device=self.device_,
             **network_params,
         )
@@ -422,114 +453,63 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
     def _start_training(self):
         """Create the weighting, optimizer and history that training continues."""
         self.weighting_ = resolve_weighting(self.loss_weights, self.task_names_)
-        self.weighting_.setup(len(self._tasks), self.module_.shared_parameters())
-        parameters = [*self.module_.parameters(), *self.weighting_.parameters()]
-        self._optimizer = make_optimizer(
-            self.optimizer, parameters, self.learning_rate_init, self.weight_decay
-        )
+        self.weighting_.setup(len(self.tasks_), self.module_.shared_parameters())
+        self._optimizer = self._make_optimizer()
         self._scheduler = make_scheduler(self.lr_scheduler, self._optimizer, self.max_iter)
         self.history_, self.loss_curve_, self.n_iter_ = [], [], 0
 
-    def _train(self, data, monitor, seed, n_epochs):
+    def _make_optimizer(self):
+        parameters = [*self.module_.parameters(), *self.weighting_.parameters()]
+        return make_optimizer(
+            self.optimizer, parameters, self.learning_rate_init, self.weight_decay
+        )
+
+    def _callbacks(self, monitor, last_epoch):
+        """The collaborators of this fit's training loop, in calling order."""
+        callbacks = [] if monitor is None else [monitor]
+        scheduler = getattr(self, "_scheduler", None)
+        callbacks.append(History(self.history_, self.task_names_, self.weighting_, scheduler))
+        if self.verbose:
+            callbacks.append(ProgressLog(last_epoch))
+        return callbacks
+
+    def _train(self, source, monitor, n_epochs):
         """Run the shared training loop for ``n_epochs`` and record the history."""
         if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
-            parameters = [*self.module_.parameters(), *self.weighting_.parameters()]
-            self._optimizer = make_optimizer(
-                self.optimizer, parameters, self.learning_rate_init, self.weight_decay
-            )
-        self._validation = monitor
-        self.n_iter_ += fit_module(
+            self._optimizer = self._make_optimizer()
+        epochs = range(self.n_iter_ + 1, self.n_iter_ + n_epochs + 1)
+        trainer = Trainer(
             self.module_,
             self._optimizer,
-            MultiTaskLoss(self.task_types_, [t.n_outputs for t in self._tasks]),
+            MultiTaskLoss(self.tasks_).to(self.device_),
             self.weighting_,
-            data,
-            max_iter=n_epochs,
-            batch_size=self.batch_size,
-            generator=torch.Generator().manual_seed(seed),
-            on_epoch_end=self._end_epoch,
-            progress=self._progress_bar if self.verbose else None,
             max_grad_norm=self.max_grad_norm,
+            callbacks=self._callbacks(monitor, epochs[-1]),
         )
+        self.n_iter_ += trainer.fit(source, epochs)
         self.loss_curve_ = [record["train_loss"] for record in self.history_]
-        self.best_iteration_ = None
-        if monitor is not None and self.early_stopping:
-            monitor.restore_best(self.module_)
-            self.best_iteration_ = monitor.best_epoch
-        del self._validation
-
-    def _progress_bar(self, epoch):
-        """Return a wrapper showing the epoch's batches in a tqdm bar, if installed."""
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # tqdm is optional: verbose falls back to a line per epoch
-            return iter
-
-        def wrap(batches):
-            # Updated by hand: iterating a tqdm closes it before the epoch's
-            # losses are known, and they belong on the finished bar.
-            self._bar = tqdm(
-                total=len(batches), desc=f"epoch {epoch}/{self.max_iter}", unit="batch"
-            )
-            for batch in batches:
-                yield batch
-                self._bar.update()
-
-        return wrap
-
-    def _end_epoch(self, epoch, losses):
-        """Record the epoch in ``history_``, log it, and update the weighting."""
-        epoch = len(self.history_) + 1  # counts on through continued training
-        task_weights = self.weighting_.weights()
-        record = {
-            "epoch": epoch,
-            "train_loss": float(np.dot(task_weights, losses)),
-            "train_loss_per_task": dict(zip(self.task_names_, losses)),
-            "task_weights": dict(zip(self.task_names_, task_weights)),
-        }
-        stop = False
-        if self._validation is not None:
-            fields, stop = self._validation.step(self.module_, epoch)
-            record.update(fields)
-        self.history_.append(record)
-        if self.verbose:
-            self._log_epoch(record)
-        self.weighting_.end_epoch(epoch)
-        if getattr(self, "_scheduler", None) is not None:
-            self._scheduler.step()
-        return stop
-
-    def _log_epoch(self, record):
-        """Show the epoch's per-task losses on its progress bar, or print them."""
-        losses = {**record["train_loss_per_task"]}
-        losses.update({f"val_{k}": v for k, v in record.get("valid_loss_per_task", {}).items()})
-        bar = self.__dict__.pop("_bar", None)
-        if bar is not None:
-            bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()})
-            bar.close()
-            return
-        per_task = ", ".join(f"{k}={v:.4f}" for k, v in losses.items())
-        print(f"epoch {record['epoch']}/{self.max_iter}: {per_task}")
+        use_best = monitor is not None and self.early_stopping
+        self.best_iteration_ = monitor.best_epoch if use_best else None
 
     # -- fitted views of the tasks -----------------------------------------------
 
     @property
     def task_names_(self):
         """Task names, in the column order of Y."""
-        check_is_fitted(self, "_tasks")
-        return [task.name for task in self._tasks]
+        check_is_fitted(self, "tasks_")
+        return [task.name for task in self.tasks_]
 
     @property
     def task_types_(self):
         """Type of each task."""
-        check_is_fitted(self, "_tasks")
-        return [task.type for task in self._tasks]
+        check_is_fitted(self, "tasks_")
+        return [task.kind for task in self.tasks_]
 
     @property
     def classes_(self):
         """Sorted class labels of each task (None for regression)."""
-        check_is_fitted(self, "_tasks")
-        return [task.classes for task in self._tasks]
+        check_is_fitted(self, "tasks_")
+        return [task.classes for task in self.tasks_]
 
     # -- prediction --------------------------------------------------------------
 
@@ -537,63 +517,15 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         """Return the network's outputs for X as a float64 numpy array."""
         check_is_fitted(self, "module_")
         frame = as_feature_frame(self, X, reset=False)
-        categorical, numeric = self._encoded_tensors(frame)
-        logits = predict_logits(self.module_, categorical, numeric, _PREDICT_BATCH_SIZE)
+        logits = predict_logits(self.module_, self._features(frame), PREDICT_BATCH_SIZE)
         return logits.double().numpy()
-
-    def _gates(self, X):
-        """Return the network's gates for X, level by level, as numpy arrays.
-
-        Returns
-        -------
-        list of tuple
-            Per level ``(task_gates, shared_gate)``: arrays of shape
-            (n_tasks, n_samples, n_gated) and (n_samples, n_experts) or None.
-        """
-        check_is_fitted(self, "module_")
-        frame = as_feature_frame(self, X, reset=False)
-        categorical, numeric = self._encoded_tensors(frame)
-        batches = map_batches(
-            lambda module, c, n: module.gate_distributions(c, n),
-            self.module_,
-            categorical,
-            numeric,
-            _PREDICT_BATCH_SIZE,
-        )
-        levels = []
-        for level in zip(*batches):
-            task_gates = torch.cat([g for g, _ in level], dim=1).cpu().numpy()
-            shared = [s for _, s in level]
-            shared = None if shared[0] is None else torch.cat(shared).cpu().numpy()
-            levels.append((task_gates, shared))
-        return levels
 
     def _task_outputs(self, logits):
         """Yield (task, that task's slice of the logits)."""
         start = 0
-        for task in self._tasks:
+        for task in self.tasks_:
             yield task, logits[:, start : start + task.n_outputs]
             start += task.n_outputs
-
-    @staticmethod
-    def _decode(task, out):
-        """Turn one task's raw outputs into predictions in the label space."""
-        if task.type == "regression":
-            return out[:, 0] * task.scale + task.mean
-        if task.type == "binary":
-            return task.classes[(out[:, 0] > 0).astype(int)]
-        return task.classes[out.argmax(axis=1)]
-
-    @staticmethod
-    def _probabilities(task, out):
-        """Class probabilities of a classification task, None for regression."""
-        if task.type == "regression":
-            return None
-        if task.type == "binary":
-            positive = 1.0 / (1.0 + np.exp(-out[:, 0]))
-            return np.column_stack([1.0 - positive, positive])
-        shifted = np.exp(out - out.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """Predict every task.
@@ -610,10 +542,10 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             for a regression task. 1-D when ``fit`` got a 1-D y. The dtype is
             object when labels of different types are mixed.
         """
-        columns = [self._decode(t, out) for t, out in self._task_outputs(self._logits(X))]
+        columns = [t.decode(out) for t, out in self._task_outputs(self._logits(X))]
         if self._y_is_1d:
             return columns[0]
-        return np.column_stack(columns) if columns else None
+        return np.column_stack(columns)
 
     def predict_proba(self, X):
         """Predict class probabilities of every classification task.
@@ -632,7 +564,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             entry is None (use :meth:`predict`). With a 1-D y in ``fit``, the
             single task's array is returned instead of a list.
         """
-        probas = [self._probabilities(t, out) for t, out in self._task_outputs(self._logits(X))]
+        probas = [t.predict_proba(out) for t, out in self._task_outputs(self._logits(X))]
         return probas[0] if self._y_is_1d else probas
 
     def score_tasks(self, X, y):
@@ -649,7 +581,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         -------
         dict
             Task name -> score: ROC AUC for a binary task, accuracy for a
-            multiclass task, R² for a regression task.
+            multiclass task, R² for a regression task, D² for a count.
         """
         logits = self._logits(X)
         targets, _ = as_target_frame(y, len(logits))
@@ -661,18 +593,17 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         With ``strict=False`` an undefined score (one class only) is NaN
         instead of an error, for monitoring.
         """
-        if targets.shape[1] != len(self._tasks):
+        if targets.shape[1] != len(self.tasks_):
             raise ValueError(
                 f"y has {targets.shape[1]} tasks but the model was fitted on "
-                f"{len(self._tasks)}: {self.task_names_}."
+                f"{len(self.tasks_)}: {self.task_names_}."
             )
         scores = {}
         for k, (task, out) in enumerate(self._task_outputs(logits)):
             labelled = targets.iloc[:, k].notna().to_numpy()
             y_true = targets.iloc[:, k].to_numpy()[labelled]
-            y_score = out[labelled, 0] if task.type == "binary" else self._decode(task, out[labelled])
             try:
-                scores[task.name] = float(_task_score(task, y_true, y_score))
+                scores[task.name] = task.score(y_true, out[labelled])
             except ValueError:
                 if strict:
                     raise

@@ -1,12 +1,22 @@
 """The public estimators: each chooses a network and its architecture parameters."""
 
+import torch
+
 from skmtl._base import (
     _COMMON_ATTRIBUTE_DOCS,
     _COMMON_PARAMETER_DOCS,
+    PREDICT_BATCH_SIZE,
     MultiTaskEstimator,
-    store_parameters,
 )
-from skmtl._validation import Integral, Interval, StrOptions, positive_sizes
+from skmtl._training import map_batches
+from skmtl._validation import (
+    Integral,
+    Interval,
+    StrOptions,
+    as_feature_frame,
+    check_is_fitted,
+    positive_sizes,
+)
 from skmtl.nn import DCN, PLE, MMoE, SharedBottom
 
 
@@ -19,8 +29,64 @@ def _with_common_docs(cls):
     return cls
 
 
+class _GatedMixin:
+    """``gate_weights`` for the estimators whose networks have gates."""
+
+    def gate_weights(self, X):
+        """Return every level's gate distributions, row by row.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Raw features with at least the columns seen in ``fit``.
+
+        Returns
+        -------
+        list of dict
+            One dict per level (MMoE has one). Task name -> ndarray of shape
+            (n_samples, n_gated), rows summing to 1: for MMoE, the weights of
+            all experts; for PLE, the task's own experts first, then the
+            shared ones. A PLE level other than the last also has
+            ``"shared"`` -> ndarray of shape (n_samples, n_experts), the shared
+            gate over all experts of the level (tasks' experts in task order,
+            then the shared ones).
+        """
+        levels = []
+        for task_gates, shared_gate in self._gates(X):
+            level = dict(zip(self.task_names_, task_gates))
+            if shared_gate is not None:
+                level["shared"] = shared_gate
+            levels.append(level)
+        return levels
+
+    def _gates(self, X):
+        """Return the network's gates for X, level by level, as numpy arrays.
+
+        Returns
+        -------
+        list of tuple
+            Per level ``(task_gates, shared_gate)``: arrays of shape
+            (n_tasks, n_samples, n_gated) and (n_samples, n_experts) or None.
+        """
+        check_is_fitted(self, "module_")
+        frame = as_feature_frame(self, X, reset=False)
+        batches = map_batches(
+            lambda module, batch: module.gate_distributions(batch),
+            self.module_,
+            self._features(frame),
+            PREDICT_BATCH_SIZE,
+        )
+        levels = []
+        for level in zip(*batches):
+            task_gates = torch.cat([g for g, _ in level], dim=1).cpu().numpy()
+            shared = [s for _, s in level]
+            shared = None if shared[0] is None else torch.cat(shared).cpu().numpy()
+            levels.append((task_gates, shared))
+        return levels
+
+
 @_with_common_docs
-class MMoEClassifierRegressor(MultiTaskEstimator):
+class MMoEClassifierRegressor(_GatedMixin, MultiTaskEstimator):
     """Multi-gate Mixture-of-Experts for binary, multiclass and regression tasks.
 
     Experts are shared by all tasks; each task mixes them with its own softmax
@@ -76,55 +142,12 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
         "gating": [StrOptions({"per_task", "shared"})],
     }
     _network_class = MMoE
+    _own_parameters = {
+        "n_experts": 8,
+        "expert_hidden_sizes": (64,),
+        "gating": "per_task",
+    }
 
-    def __init__(
-        self,
-        n_experts=8,
-        expert_hidden_sizes=(64,),
-        gating="per_task",
-        *,
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        batch_size=256,
-        learning_rate_init=1e-3,
-        max_iter=10,
-        task_types="auto",
-        loss_weights=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        encoder=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        tol=1e-4,
-        validation_metric="loss",
-        class_weight=None,
-        optimizer="adam",
-        weight_decay=0.0,
-        warm_start=False,
-        lr_scheduler=None,
-        max_grad_norm=None,
-    ):
-        store_parameters(self, locals())
-
-    def gate_weights(self, X):
-        """Return each task's gate distribution over the experts, row by row.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            Raw features with at least the columns seen in ``fit``.
-
-        Returns
-        -------
-        dict
-            Task name -> ndarray of shape (n_samples, n_experts); rows sum to 1.
-            With ``gating="shared"`` every task has the same array.
-        """
-        ((task_gates, _),) = self._gates(X)
-        return dict(zip(self.task_names_, task_gates))
 
     def _network_params(self):
         return {
@@ -137,7 +160,7 @@ class MMoEClassifierRegressor(MultiTaskEstimator):
 
 
 @_with_common_docs
-class PLEEstimator(MultiTaskEstimator):
+class PLEEstimator(_GatedMixin, MultiTaskEstimator):
     """Progressive Layered Extraction (PLE); ``n_levels=1`` is CGC.
 
     Each level has experts shared by all tasks and experts owned by each task.
@@ -190,65 +213,13 @@ class PLEEstimator(MultiTaskEstimator):
         "expert_hidden_sizes": ["array-like"],
     }
     _network_class = PLE
+    _own_parameters = {
+        "n_levels": 2,
+        "n_shared_experts": 2,
+        "n_task_experts": 2,
+        "expert_hidden_sizes": (64,),
+    }
 
-    def __init__(
-        self,
-        n_levels=2,
-        n_shared_experts=2,
-        n_task_experts=2,
-        expert_hidden_sizes=(64,),
-        *,
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        batch_size=256,
-        learning_rate_init=1e-3,
-        max_iter=10,
-        task_types="auto",
-        loss_weights=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        encoder=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        tol=1e-4,
-        validation_metric="loss",
-        class_weight=None,
-        optimizer="adam",
-        weight_decay=0.0,
-        warm_start=False,
-        lr_scheduler=None,
-        max_grad_norm=None,
-    ):
-        store_parameters(self, locals())
-
-    def gate_weights(self, X):
-        """Return every level's gate distributions, row by row.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            Raw features with at least the columns seen in ``fit``.
-
-        Returns
-        -------
-        list of dict
-            One dict per level. Task name -> ndarray of shape (n_samples,
-            n_task_experts + n_shared_experts): the task's own experts first,
-            then the shared ones. Every level but the last also has
-            ``"shared"`` -> ndarray of shape (n_samples, n_experts), the shared
-            gate over all experts of the level (tasks' experts in task order,
-            then the shared ones).
-        """
-        levels = []
-        for task_gates, shared_gate in self._gates(X):
-            level = dict(zip(self.task_names_, task_gates))
-            if shared_gate is not None:
-                level["shared"] = shared_gate
-            levels.append(level)
-        return levels
 
     def _network_params(self):
         if self.n_shared_experts + self.n_task_experts < 1:
@@ -323,39 +294,13 @@ class DCNMultiTask(MultiTaskEstimator):
         "deep_hidden_sizes": ["array-like"],
     }
     _network_class = DCN
+    _own_parameters = {
+        "n_cross_layers": 3,
+        "cross_type": "matrix",
+        "structure": "parallel",
+        "deep_hidden_sizes": (128, 64),
+    }
 
-    def __init__(
-        self,
-        n_cross_layers=3,
-        cross_type="matrix",
-        structure="parallel",
-        deep_hidden_sizes=(128, 64),
-        *,
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        batch_size=256,
-        learning_rate_init=1e-3,
-        max_iter=10,
-        task_types="auto",
-        loss_weights=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        encoder=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        tol=1e-4,
-        validation_metric="loss",
-        class_weight=None,
-        optimizer="adam",
-        weight_decay=0.0,
-        warm_start=False,
-        lr_scheduler=None,
-        max_grad_norm=None,
-    ):
-        store_parameters(self, locals())
 
     def _network_params(self):
         return {
@@ -409,36 +354,8 @@ class SharedBottomEstimator(MultiTaskEstimator):
         "bottom_hidden_sizes": ["array-like"],
     }
     _network_class = SharedBottom
+    _own_parameters = {"bottom_hidden_sizes": (128,)}
 
-    def __init__(
-        self,
-        bottom_hidden_sizes=(128,),
-        *,
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        batch_size=256,
-        learning_rate_init=1e-3,
-        max_iter=10,
-        task_types="auto",
-        loss_weights=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        encoder=None,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        tol=1e-4,
-        validation_metric="loss",
-        class_weight=None,
-        optimizer="adam",
-        weight_decay=0.0,
-        warm_start=False,
-        lr_scheduler=None,
-        max_grad_norm=None,
-    ):
-        store_parameters(self, locals())
 
     def _network_params(self):
         return {

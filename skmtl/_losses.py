@@ -1,49 +1,60 @@
 """Masked per-task losses on logits.
 
-Each task's loss is the weighted mean over its labelled rows of the batch:
-binary cross-entropy with logits, softmax cross-entropy, or squared error on
-standardised targets. Rows outside a task's sample space have weight 0, set
-once in ``_targets.py``.
+Each task's loss is the weighted mean over its labelled rows of the batch; the
+per-row loss is the task type's own (:meth:`skmtl.tasks.Task.loss`). Rows
+outside a task's sample space have weight 0, set once in ``_targets.py``.
 """
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+
+def _output_starts(tasks):
+    """Column of each task's first output in the concatenated logits."""
+    starts, start = [], 0
+    for task in tasks:
+        starts.append(start)
+        start += task.n_outputs
+    return starts
 
 
 class MultiTaskLoss(nn.Module):
-    """Per-task weighted loss sums, computed per task type in one op.
+    """Per-task weighted loss sums, one vectorised call per kind of task.
+
+    Tasks of the same type and output count are gathered into one
+    ``(n_samples, n_tasks_of_kind, n_outputs)`` block and their type's loss
+    runs once on it, rather than once per task.
 
     Parameters
     ----------
-    task_types : sequence of {"binary", "multiclass", "regression"}
-        Type of each task.
-    output_sizes : sequence of int
-        Network outputs of each task.
+    tasks : sequence of skmtl.tasks.Task
+        The fitted tasks, in output order.
     """
 
-    def __init__(self, task_types, output_sizes):
+    def __init__(self, tasks):
         super().__init__()
-        starts = torch.tensor([0, *output_sizes[:-1]]).cumsum(0).tolist()
-        self.n_tasks = len(task_types)
-        pick = {}
-        for kind in ("binary", "regression"):
-            tasks = [k for k, t in enumerate(task_types) if t == kind]
-            pick[kind] = (tasks, [starts[k] for k in tasks])
-        self.binary = pick["binary"]
-        self.regression = pick["regression"]
-        self.multiclass = [
-            (k, starts[k], size)
-            for k, (t, size) in enumerate(zip(task_types, output_sizes))
-            if t == "multiclass"
-        ]
+        groups = {}
+        for k, (task, start) in enumerate(zip(tasks, _output_starts(tasks))):
+            key = (type(task), task.n_outputs)
+            columns = range(start, start + task.n_outputs)
+            entry = groups.setdefault(key, ([], []))
+            entry[0].append(k)
+            entry[1].extend(columns)
+        self.n_tasks = len(tasks)
+        self._groups = []
+        for i, ((cls, n_outputs), (task_index, columns)) in enumerate(groups.items()):
+            self.register_buffer(f"_tasks{i}", torch.tensor(task_index), persistent=False)
+            self.register_buffer(f"_columns{i}", torch.tensor(columns), persistent=False)
+            self._groups.append((cls.loss, n_outputs, i))
+        # One group covering every task in order needs no scatter back.
+        self._in_order = len(groups) == 1
 
     def forward(self, logits, targets, weights):
         """Return each task's weighted loss sum and weight sum over the batch.
 
         Parameters
         ----------
-        logits : torch.Tensor of shape (n_samples, sum(output_sizes))
+        logits : torch.Tensor of shape (n_samples, sum of n_outputs)
         targets : torch.Tensor of shape (n_samples, n_tasks)
         weights : torch.Tensor of shape (n_samples, n_tasks)
             Sample weight times the label mask.
@@ -53,19 +64,17 @@ class MultiTaskLoss(nn.Module):
         loss_sums : torch.Tensor of shape (n_tasks,)
         weight_sums : torch.Tensor of shape (n_tasks,)
         """
-        losses = torch.zeros_like(targets)
-        tasks, columns = self.binary
-        if tasks:
-            losses[:, tasks] = F.binary_cross_entropy_with_logits(
-                logits[:, columns], targets[:, tasks], reduction="none"
-            )
-        tasks, columns = self.regression
-        if tasks:
-            losses[:, tasks] = (logits[:, columns] - targets[:, tasks]).square()
-        for k, start, size in self.multiclass:
-            losses[:, k] = F.cross_entropy(
-                logits[:, start : start + size], targets[:, k].long(), reduction="none"
-            )
+        n_samples = logits.shape[0]
+        losses = None if self._in_order else targets.new_zeros(targets.shape)
+        for loss, n_outputs, i in self._groups:
+            tasks = getattr(self, f"_tasks{i}")
+            columns = getattr(self, f"_columns{i}")
+            # (B, G * n_outputs) -> (B, G, n_outputs)
+            block = logits.index_select(1, columns).view(n_samples, -1, n_outputs)
+            if losses is None:
+                losses = loss(block, targets)
+            else:
+                losses[:, tasks] = loss(block, targets.index_select(1, tasks))
         return (losses * weights).sum(0), weights.sum(0)
 
 

@@ -1,16 +1,18 @@
-"""Validation during training: per-task losses and scores, early stopping.
+"""Callbacks around the training loop: validation, history, progress, schedules.
 
-The estimator hands over validation tensors and a function that scores logits;
-this module decides when training stops and keeps the best weights.
+Each is a small collaborator of :class:`skmtl._training.Trainer` (as skorch's
+callbacks are): the estimator builds the list for a fit, the loop calls them,
+and nothing is set on the estimator for the duration of training.
 """
 
 import copy
+import sys
 
 import numpy as np
 import torch
 
 from skmtl._losses import weighted_task_means
-from skmtl._training import predict_logits
+from skmtl._training import Callback, predict_logits
 
 _VALIDATION_BATCH_SIZE = 16384
 
@@ -33,13 +35,17 @@ def parse_metric(metric, task_names):
     return kind, task or None
 
 
-class ValidationMonitor:
+class ValidationMonitor(Callback):
     """Evaluate after each epoch; stop when the metric stops improving.
+
+    Adds ``valid_loss_per_task`` and ``valid_score_per_task`` to each epoch's
+    record. With a patience, keeps the best epoch's weights and restores them
+    when training ends.
 
     Parameters
     ----------
-    data : tuple of torch.Tensor
-        Validation ``(categorical, numeric, targets, weights)``.
+    data : skmtl._training.Batch
+        Validation rows.
     loss : callable
         Per-task loss sums, as for training.
     score_logits : callable
@@ -62,8 +68,8 @@ class ValidationMonitor:
         self._stale = 0
 
     def _evaluate(self, module):
-        categorical, numeric, targets, weights = self.data
-        logits = predict_logits(module, categorical, numeric, _VALIDATION_BATCH_SIZE)
+        logits = predict_logits(module, self.data.features, _VALIDATION_BATCH_SIZE)
+        targets, weights = self.data.targets, self.data.weights
         with torch.no_grad():
             sums, counts = self.loss(logits.to(targets.device), targets, weights)
             losses = weighted_task_means(sums, counts).tolist()
@@ -76,26 +82,103 @@ class ValidationMonitor:
         value = values[self.task] if self.task else float(np.nanmean(list(values.values())))
         return value if self.kind == "loss" else -value
 
-    def step(self, module, epoch):
-        """Evaluate ``module`` after ``epoch``; return the record and whether to stop.
-
-        Returns
-        -------
-        record : dict
-            ``valid_loss_per_task`` and ``valid_score_per_task``.
-        stop : bool
-        """
-        losses, scores = self._evaluate(module)
+    def on_epoch_end(self, trainer, epoch, record):
+        losses, scores = self._evaluate(trainer.network)
         value = self._monitored(losses, scores)
         if self.best_value is None or value < self.best_value - self.tol:
             self.best_value, self.best_epoch, self._stale = value, epoch, 0
-            self.best_state = copy.deepcopy(module.state_dict())
+            if self.patience is not None:
+                self.best_state = copy.deepcopy(trainer.network.state_dict())
         else:
             self._stale += 1
-        record = {"valid_loss_per_task": losses, "valid_score_per_task": scores}
-        return record, self.patience is not None and self._stale >= self.patience
+        record.update(valid_loss_per_task=losses, valid_score_per_task=scores)
+        return self.patience is not None and self._stale >= self.patience
 
-    def restore_best(self, module):
-        """Load the best epoch's weights into ``module``."""
+    def on_train_end(self, trainer):
         if self.best_state is not None:
-            module.load_state_dict(self.best_state)
+            trainer.network.load_state_dict(self.best_state)
+
+
+class History(Callback):
+    """Name each epoch's losses, record the task weights, append to a history.
+
+    Parameters
+    ----------
+    history : list
+        Receives one dict per epoch (the estimator's ``history_``).
+    task_names : list of str
+    weighting : skmtl.weighting.TaskWeighting
+        Its current weights are recorded and its ``end_epoch`` called.
+    scheduler : object with ``step()`` or None
+        Learning-rate schedule, stepped after each epoch.
+    """
+
+    def __init__(self, history, task_names, weighting, scheduler=None):
+        self.history, self.task_names = history, task_names
+        self.weighting, self.scheduler = weighting, scheduler
+
+    def on_epoch_end(self, trainer, epoch, record):
+        losses = record["train_loss_per_task"]
+        weights = self.weighting.weights()
+        record["train_loss"] = float(np.dot(weights, losses))
+        record["train_loss_per_task"] = dict(zip(self.task_names, losses))
+        record["task_weights"] = dict(zip(self.task_names, weights))
+        # Keys in the documented order, validation last.
+        ordered = {k: record[k] for k in ("epoch", "train_loss", "train_loss_per_task")}
+        ordered["task_weights"] = record["task_weights"]
+        ordered["duration"] = record["duration"]
+        ordered.update((k, v) for k, v in record.items() if k.startswith("valid_"))
+        self.history.append(ordered)
+        self.weighting.end_epoch(epoch)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return False
+
+
+class ProgressLog(Callback):
+    """``verbose=1``: a tqdm bar per epoch ending with the per-task losses.
+
+    Falls back to one printed line per epoch when tqdm is not installed.
+
+    Parameters
+    ----------
+    last_epoch : int
+        Number of the fit's last epoch, shown as ``epoch i/last``.
+    """
+
+    def __init__(self, last_epoch):
+        self.last_epoch = last_epoch
+        self._bar = None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # tqdm is optional: verbose falls back to a line per epoch
+            tqdm = None
+        self._tqdm = tqdm
+
+    def on_epoch_begin(self, trainer, epoch, n_batches):
+        if self._tqdm is not None:
+            desc = f"epoch {epoch}/{self.last_epoch}"
+            self._bar = self._tqdm(total=n_batches, desc=desc, unit="batch")
+
+    def on_batch_end(self, trainer, epoch, batch_index, loss_sums, weight_sums):
+        if self._bar is not None:
+            self._bar.update()
+
+    def on_epoch_end(self, trainer, epoch, record):
+        losses = dict(record["train_loss_per_task"])
+        losses.update(
+            (f"val_{k}", v) for k, v in record.get("valid_loss_per_task", {}).items()
+        )
+        if self._bar is not None:
+            self._bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()})
+            self._bar.close()
+            self._bar = None
+        else:
+            per_task = ", ".join(f"{k}={v:.4f}" for k, v in losses.items())
+            print(f"epoch {epoch}/{self.last_epoch}: {per_task}", file=sys.stdout)
+        return False
+
+    def on_train_end(self, trainer):
+        if self._bar is not None:  # interrupted mid-epoch
+            self._bar.close()
+            self._bar = None

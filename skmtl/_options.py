@@ -74,9 +74,10 @@ def _class_spec(task, spec):
     """Return None, "balanced" or an array of weights by class index."""
     if spec is None:
         return None
-    if task.type == "regression":
+    if task.classes is None:
         raise ValueError(
-            f"class_weight is given for task {task.name!r}, which is a regression task."
+            f"class_weight is given for task {task.name!r}, which is a "
+            f"{task.kind} task, not a classification task."
         )
     if isinstance(spec, str) and spec == "balanced":
         return "balanced"
@@ -114,7 +115,7 @@ def resolve_class_weight(class_weight, tasks):
     if class_weight is None:
         return None
     if isinstance(class_weight, str):
-        return ["balanced" if t.type != "regression" else None for t in tasks]
+        return ["balanced" if t.classes is not None else None for t in tasks]
     names = [t.name for t in tasks]
     unknown = set(class_weight) - set(names)
     if unknown:

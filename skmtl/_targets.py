@@ -5,43 +5,11 @@ puts the row outside that task's sample space. It becomes a zero in the
 loss-weight matrix here, once, and every loss and metric drops those rows.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from sklearn.utils.multiclass import type_of_target
 
 from skmtl._validation import format_names
-
-TASK_TYPES = ("binary", "multiclass", "regression")
-
-
-@dataclass(frozen=True)
-class Task:
-    """What the estimator knows about one task after ``fit``.
-
-    Attributes
-    ----------
-    name : str
-        Column name in ``Y`` (``"task_0"``... for arrays).
-    type : {"binary", "multiclass", "regression"}
-        Task type.
-    classes : ndarray or None
-        Sorted class labels of a classification task.
-    mean, scale : float
-        Regression targets are learnt as ``(y - mean) / scale``.
-    """
-
-    name: str
-    type: str
-    classes: np.ndarray = None
-    mean: float = 0.0
-    scale: float = 1.0
-
-    @property
-    def n_outputs(self):
-        """Number of network outputs: n_classes for multiclass, else 1."""
-        return len(self.classes) if self.type == "multiclass" else 1
+from skmtl.tasks import TASK_TYPES, infer_task_type, task_type
 
 
 def as_target_frame(Y, n_samples):
@@ -106,76 +74,38 @@ def _requested_types(task_types, names):
     return requested
 
 
-def _infer_type(name, labels):
-    """Infer a task's type from its labelled values, as scikit-learn would."""
-    if pd.api.types.is_bool_dtype(labels):
-        return "binary"
-    # An object column of numbers is read as numbers, as pandas would.
-    kind = type_of_target(labels.infer_objects().to_numpy())
-    if kind in ("binary", "multiclass"):
-        return kind
-    if kind == "continuous":
-        return "regression"
-    raise ValueError(
-        f"Unknown label type for task {name!r} (scikit-learn sees {kind!r}); "
-        f"pass task_types={{{name!r}: one of {TASK_TYPES}}}."
-    )
-
-
 def _fit_task(name, column, requested):
-    """Check one target column and return its :class:`Task`."""
-    if requested not in (*TASK_TYPES, "auto"):
-        raise ValueError(
-            f"Unknown task type {requested!r} for task {name!r}; expected one of "
-            f"{TASK_TYPES} or 'auto'."
-        )
+    """Check one target column and return its fitted task object."""
+    if not (isinstance(requested, str) and requested == "auto"):
+        try:
+            cls = task_type(requested)
+        except ValueError:
+            raise ValueError(
+                f"Unknown task type {requested!r} for task {name!r}; expected one of "
+                f"{tuple(TASK_TYPES)}, 'auto' or a skmtl.tasks.Task subclass."
+            ) from None
     labels = column[column.notna()]
     if len(labels) == 0:
-        raise ValueError(
-            f"Task {name!r} has no labels: every value is missing (NaN)."
-        )
-    kind = _infer_type(name, labels) if requested == "auto" else requested
-    if kind == "regression":
-        values = pd.to_numeric(labels, errors="coerce")
-        if values.isna().any() or np.isinf(values.to_numpy(dtype=float)).any():
-            raise ValueError(
-                f"Task {name!r} is a regression task but has non-numeric or "
-                "infinite labels."
-            )
-        values = values.to_numpy(dtype=np.float64)
-        scale = float(values.std()) or 1.0
-        return Task(str(name), kind, None, float(values.mean()), scale)
-    try:
-        classes = np.unique(labels.to_numpy())
-    except TypeError as exc:
-        raise ValueError(
-            f"Task {name!r} mixes label types that cannot be sorted: {exc}."
-        ) from None
-    if len(classes) < 2:
-        raise ValueError(
-            f"Task {name!r} has only one class ({classes[0]!r}) among its labelled "
-            "rows; a classification task needs at least two."
-        )
-    if kind == "binary" and len(classes) != 2:
-        raise ValueError(
-            f"Task {name!r} was declared binary but has {len(classes)} classes."
-        )
-    return Task(str(name), kind, classes)
+        raise ValueError(f"Task {name!r} has no labels: every value is missing (NaN).")
+    if isinstance(requested, str) and requested == "auto":
+        cls = infer_task_type(name, labels)
+    return cls.from_labels(str(name), labels)
 
 
 def fit_tasks(frame, task_types):
-    """Return the :class:`Task` of every column of ``frame``.
+    """Return the fitted task object of every column of ``frame``.
 
     Parameters
     ----------
     frame : DataFrame of shape (n_samples, n_tasks)
         Targets, NaN where a row is outside a task's sample space.
     task_types : "auto", dict or list
-        Requested task types.
+        Requested task types: names, :class:`skmtl.tasks.Task` subclasses or
+        ``"auto"``.
 
     Returns
     -------
-    list of Task
+    list of skmtl.tasks.Task
     """
     names = list(frame.columns)
     requested = _requested_types(task_types, names)
@@ -189,36 +119,19 @@ def encode_targets(frame, tasks):
     ----------
     frame : DataFrame of shape (n_samples, n_tasks)
         Targets in the order of ``tasks``.
-    tasks : list of Task
+    tasks : list of skmtl.tasks.Task
         As returned by :func:`fit_tasks`.
 
     Returns
     -------
     values : ndarray of shape (n_samples, n_tasks), float32
-        Class indices or standardised regression values; 0 where missing.
+        What each task's loss reads (class indices, standardised values...);
+        0 where missing.
     mask : ndarray of shape (n_samples, n_tasks), bool
         True where the row has a label for the task.
     """
     values = np.zeros(frame.shape, dtype=np.float32)
     mask = frame.notna().to_numpy()
     for k, task in enumerate(tasks):
-        labels = frame.iloc[:, k][mask[:, k]]
-        if task.type == "regression":
-            encoded = (pd.to_numeric(labels).to_numpy(float) - task.mean) / task.scale
-        else:
-            encoded = _class_indices(task, labels.to_numpy())
-        values[mask[:, k], k] = encoded
+        values[mask[:, k], k] = task.encode(frame.iloc[:, k][mask[:, k]])
     return values, mask
-
-
-def _class_indices(task, labels):
-    """Return the index of each label in ``task.classes``; unknown labels raise."""
-    index = np.searchsorted(task.classes, labels)
-    index = np.clip(index, 0, len(task.classes) - 1)
-    unknown = task.classes[index] != labels
-    if np.any(unknown):
-        raise ValueError(
-            f"Task {task.name!r} has labels not seen in fit: "
-            f"{format_names(np.unique(labels[unknown]))}."
-        )
-    return index

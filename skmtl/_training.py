@@ -1,149 +1,322 @@
-"""The one training loop every skmtl estimator uses.
+"""The one training loop every skmtl estimator uses, and what feeds it.
 
-It knows tensors, a module, a loss and an optimizer; nothing about the model's
-architecture. Mini-batches are index slices of tensors built once before the
-first epoch, so an epoch does no pandas or numpy work.
+The loop knows a network, a loss, a weighting strategy, an optimizer and a
+*batch source*; nothing about the model's architecture or where rows come from.
+A batch source yields :class:`Batch` es for an epoch: :class:`TensorSource`
+slices tensors held in memory, a streaming source encodes partitions as they
+arrive, and a rank of a multi-process fit reads its share; the loop cannot tell
+them apart. What happens around the loop (history, validation, progress,
+schedules) are callbacks.
 """
 
+import time
+from typing import NamedTuple
+
+import numpy as np
 import torch
 
+from skmtl._distributed import SingleProcess
 from skmtl._losses import weighted_task_means
+from skmtl.nn import FeatureBatch
 
 
-def _batches(n_samples, batch_size, generator, device):
-    """Yield shuffled index tensors of at most ``batch_size`` rows."""
-    order = torch.randperm(n_samples, generator=generator).to(device)
-    return order.split(batch_size)
+class Batch(NamedTuple):
+    """Rows of training data: features, targets and per-task loss weights.
 
-
-def train_step(module, optimizer, loss, weighting, batch, max_grad_norm=None):
-    """One optimisation step; return the detached per-task loss and weight sums.
-
-    Parameters
+    Attributes
     ----------
-    module : torch.nn.Module
-        Maps ``(categorical, numeric)`` to logits.
-    optimizer : torch.optim.Optimizer
-    loss : callable
-        Returns per-task loss sums and weight sums, see ``MultiTaskLoss``.
-    weighting : skmtl.weighting.TaskWeighting
-        Combines the per-task mean losses into the loss to minimise.
-    batch : tuple of torch.Tensor
-        ``(categorical, numeric, targets, weights)`` rows of the batch.
-    max_grad_norm : float or None, default=None
-        Clip the gradients' global norm to this before the step.
-
-    Returns
-    -------
-    tuple of torch.Tensor
+    features : FeatureBatch
+        Encoded rows.
+    targets : torch.Tensor of shape (n_samples, n_tasks)
+        Encoded targets, 0 where missing.
+    weights : torch.Tensor of shape (n_samples, n_tasks)
+        Sample weight x class weight x label mask.
     """
-    categorical, numeric, targets, weights = batch
-    loss_sums, weight_sums = loss(module(categorical, numeric), targets, weights)
-    total = weighting.combine(weighted_task_means(loss_sums, weight_sums))
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    if max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
-    optimizer.step()
-    return loss_sums.detach(), weight_sums
+
+    features: FeatureBatch
+    targets: torch.Tensor
+    weights: torch.Tensor
+
+    @property
+    def n_samples(self):
+        """Number of rows."""
+        return self.targets.shape[0]
+
+    def rows(self, index):
+        """Return the rows at ``index`` (positions tensor or slice)."""
+        return Batch(self.features.rows(index), self.targets[index], self.weights[index])
 
 
-def train_epoch(
-    module,
-    optimizer,
-    loss,
-    weighting,
-    data,
-    batch_size,
-    generator,
-    wrap=iter,
-    max_grad_norm=None,
-):
-    """Run one epoch over shuffled mini-batches.
+def epoch_seed(seed, epoch):
+    """Derive the shuffling seed of one epoch from the fit's seed.
+
+    Each epoch's order depends only on (seed, epoch), so training can resume
+    at any epoch and every process of a multi-process fit draws the same
+    order.
 
     Parameters
     ----------
-    module, optimizer, loss, weighting
-        As for :func:`train_step`.
-    data : tuple of torch.Tensor
-        Full ``(categorical, numeric, targets, weights)`` tensors, on the device.
-    batch_size : int
-        Rows per step.
-    generator : torch.Generator
-        Drives the shuffling.
-    wrap : callable, default=iter
-        Wraps the sequence of batches, e.g. in a progress bar.
-    max_grad_norm : float or None, default=None
-        As for :func:`train_step`.
-
-    Returns
-    -------
-    torch.Tensor of shape (n_tasks,)
-        Mean training loss of each task over its labelled rows in the epoch.
-    """
-    module.train()
-    loss_total = weight_total = 0.0
-    for index in wrap(_batches(len(data[0]), batch_size, generator, data[0].device)):
-        loss_sums, weight_sums = train_step(
-            module, optimizer, loss, weighting, [t[index] for t in data], max_grad_norm
-        )
-        # Summed on the device: no host synchronisation inside the epoch.
-        loss_total = loss_total + loss_sums
-        weight_total = weight_total + weight_sums
-    return weighted_task_means(loss_total, weight_total)
-
-
-def fit_module(module, optimizer, loss, weighting, data, *, max_iter, batch_size,
-               generator, on_epoch_end, progress=None, max_grad_norm=None):
-    """Train for ``max_iter`` epochs, reporting each epoch's per-task losses.
-
-    Parameters
-    ----------
-    module, optimizer, loss, weighting, data, batch_size, generator
-        As for :func:`train_epoch`.
-    max_iter : int
-        Number of epochs.
-    on_epoch_end : callable
-        Called as ``on_epoch_end(epoch, per_task_losses)`` with a list of
-        floats; training stops early when it returns True.
-    progress : callable or None
-        ``progress(epoch)`` returns the ``wrap`` of that epoch's batches.
-    max_grad_norm : float or None
-        As for :func:`train_step`.
+    seed : int
+    epoch : int
 
     Returns
     -------
     int
-        Number of epochs run.
     """
-    for epoch in range(1, max_iter + 1):
-        wrap = progress(epoch) if progress is not None else iter
-        losses = train_epoch(
-            module,
-            optimizer,
-            loss,
-            weighting,
-            data,
-            batch_size,
-            generator,
-            wrap,
-            max_grad_norm,
-        )
-        if on_epoch_end(epoch, losses.tolist()):
-            return epoch
-    return max_iter
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+class TensorSource:
+    """Batches of rows held as tensors: a seeded shuffle of all rows per epoch.
+
+    In a fit over several processes every rank draws the same permutation and
+    takes its own ``batch_size`` rows of each global batch of ``batch_size *
+    world_size`` rows, so the ranks together take the steps of one process
+    whose batch is the sum of theirs.
+
+    Parameters
+    ----------
+    data : Batch
+        Every row, on the training device.
+    batch_size : int
+        Rows per step of this process.
+    seed : int
+        Seeds each epoch's permutation with :func:`epoch_seed`.
+    comm : communicator, default=SingleProcess()
+        Gives ``rank`` and ``world_size``.
+    """
+
+    def __init__(self, data, batch_size, seed, comm=None):
+        comm = comm or SingleProcess()
+        self.data, self.batch_size, self.seed = data, int(batch_size), int(seed)
+        self.rank, self.world_size = comm.rank, comm.world_size
+
+    @property
+    def n_samples(self):
+        """Rows of all processes together."""
+        return self.data.n_samples
+
+    def __len__(self):
+        global_batch = self.batch_size * self.world_size
+        return -(-self.n_samples // global_batch)
+
+    def batches(self, epoch):
+        """Return this process's batches of ``epoch``, in order.
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch number, counting from 1 over the estimator's whole life.
+
+        Returns
+        -------
+        sized iterable of Batch
+            Rows are gathered batch by batch as it is iterated, so an epoch
+            holds one batch's copy at a time.
+        """
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        order = torch.randperm(self.n_samples, generator=generator)
+        order = order.to(self.data.targets.device)
+        start, stop = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
+        global_batches = order.split(self.batch_size * self.world_size)
+        return _LazyRows(self.data, [index[start:stop] for index in global_batches])
+
+
+class _LazyRows:
+    """The batches of one epoch: row indices, gathered when iterated."""
+
+    def __init__(self, data, indices):
+        self.data, self.indices = data, indices
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __iter__(self):
+        return (self.data.rows(index) for index in self.indices)
+
+
+class Callback:
+    """Something that happens around the training loop; all methods optional.
+
+    Callbacks are called in the order given to :class:`Trainer`; the record of
+    an epoch is one dict passed along the chain, so a later callback sees what
+    an earlier one added (the history callback sees the validation scores).
+    """
+
+    def on_train_begin(self, trainer):
+        """Called once before the first epoch."""
+
+    def on_epoch_begin(self, trainer, epoch, n_batches):
+        """Called before each epoch with its number of batches."""
+
+    def on_batch_end(self, trainer, epoch, batch_index, loss_sums, weight_sums):
+        """Called after each optimisation step with its detached loss sums."""
+
+    def on_epoch_end(self, trainer, epoch, record):
+        """Called after each epoch; return True to stop training."""
+        return False
+
+    def on_train_end(self, trainer):
+        """Called once after the last epoch (also when stopped early)."""
+
+
+class Trainer:
+    """Optimise a network on batches, epoch after epoch.
+
+    Each task's loss in a step is its weighted loss sum divided by its weight
+    sum over the global batch (all processes), so a fit over several processes
+    minimises what one process with the whole batch would.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Maps a :class:`~skmtl.nn.FeatureBatch` to logits; may define
+        ``auxiliary_loss(outputs)``.
+    optimizer : torch.optim.Optimizer
+    loss : callable
+        ``loss(outputs, targets, weights)`` -> per-task (loss sums, weight
+        sums), see :class:`skmtl._losses.MultiTaskLoss`.
+    weighting : skmtl.weighting.TaskWeighting
+        Combines the per-task mean losses into the loss to minimise.
+    comm : communicator, default=SingleProcess()
+        Sums over processes and wraps the network (see ``_distributed.py``).
+    max_grad_norm : float or None, default=None
+        Clip the gradients' global norm to this before each step.
+    callbacks : sequence of Callback, default=()
+    """
+
+    def __init__(
+        self,
+        network,
+        optimizer,
+        loss,
+        weighting,
+        *,
+        comm=None,
+        max_grad_norm=None,
+        callbacks=(),
+    ):
+        self.network, self.optimizer, self.loss = network, optimizer, loss
+        self.weighting = weighting
+        self.comm = comm or SingleProcess()
+        self.model = self.comm.wrap(network)
+        self.max_grad_norm = max_grad_norm
+        self.callbacks = list(callbacks)
+
+    def _objective(self, outputs, batch):
+        """The scalar to minimise and the batch's detached loss and weight sums."""
+        loss_sums, weight_sums = self.loss(outputs, batch.targets, batch.weights)
+        world = self.comm.world_size
+        # Normalised by the global weight sums and scaled by the number of
+        # processes, since gradient synchronisation averages over them.
+        global_weights = self.comm.sum(weight_sums.detach())
+        task_losses = weighted_task_means(loss_sums * world, global_weights)
+        total = self.weighting.combine(task_losses)
+        extra = self.network.auxiliary_loss(outputs)
+        if extra is not None:
+            rows = self.comm.sum(extra.new_tensor(float(batch.n_samples)))
+            total = total + extra.sum() * world / rows.clamp_min(1.0)
+        return total, loss_sums.detach(), weight_sums
+
+    def train_step(self, batch):
+        """One optimisation step on ``batch``.
+
+        Parameters
+        ----------
+        batch : Batch
+
+        Returns
+        -------
+        loss_sums, weight_sums : torch.Tensor of shape (n_tasks,)
+            This process's detached per-task loss and weight sums.
+        """
+        total, loss_sums, weight_sums = self._objective(self.model(batch.features), batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.comm.reduce_gradients(self.weighting.parameters())
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        return loss_sums, weight_sums
+
+    def train_epoch(self, source, epoch):
+        """Run one epoch of ``source``'s batches.
+
+        Parameters
+        ----------
+        source : batch source
+            Has ``batches(epoch)`` and ``len()``.
+        epoch : int
+
+        Returns
+        -------
+        list of float
+            Mean training loss of each task over its labelled rows (all
+            processes).
+        """
+        self.network.train()
+        batches = source.batches(epoch)
+        for callback in self.callbacks:
+            callback.on_epoch_begin(self, epoch, len(batches))
+        loss_total = weight_total = 0.0
+        for index, batch in enumerate(batches):
+            loss_sums, weight_sums = self.train_step(batch)
+            for callback in self.callbacks:
+                callback.on_batch_end(self, epoch, index, loss_sums, weight_sums)
+            # Summed on the device: no host synchronisation inside the epoch.
+            loss_total = loss_total + loss_sums
+            weight_total = weight_total + weight_sums
+        totals = self.comm.sum(torch.stack([loss_total, weight_total]))
+        return weighted_task_means(totals[0], totals[1]).tolist()
+
+    def fit(self, source, epochs):
+        """Train over ``epochs``; return the number of epochs run.
+
+        Parameters
+        ----------
+        source : batch source
+        epochs : range
+            Epoch numbers to run (they seed each epoch's shuffle).
+
+        Returns
+        -------
+        int
+        """
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        n_run = 0
+        try:
+            for epoch in epochs:
+                start = time.perf_counter()
+                losses = self.train_epoch(source, epoch)
+                n_run += 1
+                record = {
+                    "epoch": epoch,
+                    "train_loss_per_task": losses,
+                    "duration": time.perf_counter() - start,
+                }
+                stop = False
+                for callback in self.callbacks:
+                    stop = bool(callback.on_epoch_end(self, epoch, record)) or stop
+                if self.comm.any(stop):
+                    break
+        finally:
+            for callback in self.callbacks:
+                callback.on_train_end(self)
+        return n_run
 
 
 @torch.inference_mode()
-def map_batches(function, module, categorical, numeric, batch_size):
-    """Apply ``function(module, categorical, numeric)`` to row batches, in eval mode.
+def map_batches(function, module, features, batch_size):
+    """Apply ``function(module, batch)`` to row batches, in eval mode.
 
     Parameters
     ----------
     function : callable
-        Called on each batch; returns a tensor or a nested list/tuple of them.
+        Called on each :class:`~skmtl.nn.FeatureBatch`; returns a tensor or a
+        nested list/tuple of them.
     module : torch.nn.Module
-    categorical, numeric : torch.Tensor
+    features : FeatureBatch
         Encoded inputs on the module's device.
     batch_size : int
         Rows per call; bounds memory.
@@ -154,20 +327,17 @@ def map_batches(function, module, categorical, numeric, batch_size):
         One output per batch.
     """
     module.eval()
-    return [
-        function(module, c, n)
-        for c, n in zip(categorical.split(batch_size), numeric.split(batch_size))
-    ]
+    return [function(module, batch) for batch in features.split(batch_size)]
 
 
-def predict_logits(module, categorical, numeric, batch_size):
+def predict_logits(module, features, batch_size):
     """Return the module's outputs for all rows, computed in batches.
 
     Parameters
     ----------
     module : torch.nn.Module
-        Maps ``(categorical, numeric)`` to logits.
-    categorical, numeric : torch.Tensor
+        Maps a :class:`~skmtl.nn.FeatureBatch` to logits.
+    features : FeatureBatch
         Encoded inputs on the module's device.
     batch_size : int
         Rows per forward pass; bounds memory.
@@ -176,7 +346,5 @@ def predict_logits(module, categorical, numeric, batch_size):
     -------
     torch.Tensor of shape (n_samples, n_outputs) on the CPU
     """
-    parts = map_batches(
-        lambda m, c, n: m(c, n).cpu(), module, categorical, numeric, batch_size
-    )
-    return torch.cat(parts)
+    parts = map_batches(lambda m, batch: m(batch).cpu(), module, features, batch_size)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -77,7 +77,7 @@ def plot_gate_heatmap(estimator, X, level=0, ax=None):
     X : DataFrame or array-like of shape (n_samples, n_features)
         Rows over which the gates are averaged.
     level : int, default=0
-        PLE level to show (ignored for MMoE).
+        Level to show (MMoE has one level, PLE one per extraction network).
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
 
@@ -101,9 +101,7 @@ def plot_gate_heatmap(estimator, X, level=0, ax=None):
         raise TypeError(
             f"{type(estimator).__name__} has no gates; use an MMoE or PLE estimator."
         )
-    gates = estimator.gate_weights(X)
-    if isinstance(gates, list):
-        gates = gates[level]
+    gates = estimator.gate_weights(X)[level]
     rows = [name for name in gates if name != "shared"]
     means = np.array([gates[name].mean(axis=0) for name in rows])
     ax = _axes(ax)

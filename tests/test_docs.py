@@ -26,6 +26,7 @@ PUBLIC_MODULES = [
     "skmtl.metrics",
     "skmtl.exceptions",
     "skmtl.weighting",
+    "skmtl.tasks",
     "skmtl.inspection",
 ]
 

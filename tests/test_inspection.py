@@ -37,7 +37,7 @@ def test_gate_heatmap_shows_mean_gates(two_task_data):
     X, Y, _, _ = two_task_data
     est = MMoEClassifierRegressor(n_experts=3, max_iter=2, **_FAST).fit(X, Y)
     image = plot_gate_heatmap(est, X).get_images()[0].get_array()
-    expected = np.array([g.mean(axis=0) for g in est.gate_weights(X).values()])
+    expected = np.array([g.mean(axis=0) for g in est.gate_weights(X)[0].values()])
     np.testing.assert_allclose(image, expected, rtol=1e-6)
     np.testing.assert_allclose(image.sum(axis=1), 1.0, rtol=1e-5)
     ple = PLEEstimator(n_shared_experts=1, n_task_experts=2, max_iter=1, **_FAST).fit(X, Y)

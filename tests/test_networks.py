@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from skmtl.nn import DCN, PLE, CrossNetwork, MMoE, SharedBottom, StackedLinear
+from skmtl.nn import (
+    DCN,
+    PLE,
+    CrossNetwork,
+    FeatureBatch,
+    MMoE,
+    SharedBottom,
+    StackedLinear,
+)
 
 CARDINALITIES = [5, 7, 3]
 OUTPUTS = [1, 3, 1]  # binary, 3-class, regression
@@ -22,14 +30,14 @@ NETWORKS = {
 def _inputs(n_rows):
     torch.manual_seed(0)
     categorical = torch.stack([torch.randint(0, c, (n_rows,)) for c in CARDINALITIES], 1)
-    return categorical, torch.randn(n_rows, 4)
+    return FeatureBatch.from_arrays(categorical, torch.randn(n_rows, 4))
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 @pytest.mark.parametrize("n_rows", [1, 17])
 def test_network_shapes_and_gradients(name, n_rows):
     net = NETWORKS[name]()
-    out = net(*_inputs(n_rows))
+    out = net(_inputs(n_rows))
     assert out.shape == (n_rows, sum(OUTPUTS))  # a one-row batch keeps its batch axis
     assert torch.isfinite(out).all()
     out.square().sum().backward()
@@ -45,7 +53,7 @@ def test_shared_and_task_parameters_partition_the_network(name):
     assert {id(p) for p in shared}.isdisjoint({id(p) for p in task})
     assert len(shared) + len(task) == len(list(net.parameters()))
     # A task's tower output depends only on its own slice of the tower weights.
-    out = net(*_inputs(5))
+    out = net(_inputs(5))
     out[:, 0].sum().backward()
     head = net.towers.head.weight.grad
     assert head[1:].abs().sum() == 0 and head[0].abs().sum() > 0
@@ -54,18 +62,20 @@ def test_shared_and_task_parameters_partition_the_network(name):
 def test_mmoe_gates_are_distributions_and_shared_gating_is_one_gate():
     x = torch.randn(6, 20)
     per_task = MMoE([], 20, [1, 1], n_experts=4)
-    gates = per_task.gate_weights(per_task.input(torch.zeros(6, 0, dtype=torch.long), x))
+    batch = FeatureBatch.from_arrays(torch.zeros(6, 0, dtype=torch.long), x)
+    gates = per_task.gate_weights(per_task.input(batch))
     assert gates.shape == (2, 6, 4)
     torch.testing.assert_close(gates.sum(-1), torch.ones(2, 6))
     assert not torch.allclose(gates[0], gates[1])
     shared = MMoE([], 20, [1, 1], n_experts=4, gating="shared")
-    gates = shared.gate_weights(shared.input(torch.zeros(6, 0, dtype=torch.long), x))
+    gates = shared.gate_weights(shared.input(batch))
     torch.testing.assert_close(gates[0], gates[1])
 
 
 def test_ple_gates_select_own_and_shared_experts():
     net = PLE([], 5, [1, 1], n_levels=2, n_shared_experts=1, n_task_experts=2)
-    levels = net.gate_distributions(torch.zeros(3, 0, dtype=torch.long), torch.randn(3, 5))
+    batch = FeatureBatch.from_arrays(torch.zeros(3, 0, dtype=torch.long), torch.randn(3, 5))
+    levels = net.gate_distributions(batch)
     (task_gates, shared_gate), (last_task_gates, last_shared) = levels
     assert task_gates.shape == (2, 3, 3)  # 2 own + 1 shared expert per task
     assert shared_gate.shape == (3, 5)  # all 2 * 2 + 1 experts

@@ -1,11 +1,13 @@
 """Pure-PyTorch multi-task networks: tensors in, logits out.
 
 Nothing here imports pandas or scikit-learn, so the networks can be used and
-tested on their own. Every network takes ``(categorical, numeric)`` tensors and
-returns the concatenated logits of all tasks.
+tested on their own. Every network takes one :class:`FeatureBatch` (categorical
+codes, numbers, bags of codes) and returns the concatenated logits of all
+tasks.
 """
 
 from skmtl.nn._base import MultiTaskNetwork
+from skmtl.nn._batch import FeatureBatch
 from skmtl.nn._dcn import DCN, CrossNetwork, SharedBottom
 from skmtl.nn._layers import MLP, FeatureInput, StackedLinear, StackedMLP, TaskTowers
 from skmtl.nn._mmoe import MMoE
@@ -17,6 +19,7 @@ __all__ = [
     "PLE",
     "CrossNetwork",
     "ExtractionLevel",
+    "FeatureBatch",
     "FeatureInput",
     "MMoE",
     "MultiTaskNetwork",

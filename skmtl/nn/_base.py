@@ -8,8 +8,11 @@ from skmtl.nn._layers import FeatureInput, TaskTowers
 class MultiTaskNetwork(nn.Module):
     """Input layer -> architecture-specific body -> one tower per task.
 
-    Subclasses build ``self.body`` and implement :meth:`represent`, which maps
-    the input representation to what each task's tower reads.
+    Subclasses build their body, call :meth:`_build_towers` with its output
+    width, and implement :meth:`represent`, which maps the input
+    representation to what each task's tower reads. A network whose training
+    needs more than each task's own loss (a constraint between tasks' outputs)
+    overrides :meth:`auxiliary_loss`.
 
     Parameters
     ----------
@@ -20,12 +23,16 @@ class MultiTaskNetwork(nn.Module):
     output_sizes : sequence of int
         Outputs of each task (1 for binary and regression, n_classes for
         multiclass).
-    embedding_dim : int
-        Embedding size of every categorical column.
-    tower_hidden_sizes : sequence of int
+    embedding_dim : int, default=8
+        Embedding size of every categorical and multi-valued column.
+    tower_hidden_sizes : sequence of int, default=(32,)
         Hidden layers of each task tower.
-    dropout : float
+    dropout : float, default=0.0
         Dropout probability after hidden activations.
+    bag_cardinalities : sequence of int, default=()
+        Number of codes of each multi-valued column.
+    bag_mode : {"mean", "sum"}, default="mean"
+        Pooling of a multi-valued column's embeddings.
     device, dtype : optional
         Passed to every parameter.
     """
@@ -36,9 +43,11 @@ class MultiTaskNetwork(nn.Module):
         n_numeric,
         output_sizes,
         *,
-        embedding_dim,
-        tower_hidden_sizes,
-        dropout,
+        embedding_dim=8,
+        tower_hidden_sizes=(32,),
+        dropout=0.0,
+        bag_cardinalities=(),
+        bag_mode="mean",
         device=None,
         dtype=None,
     ):
@@ -47,9 +56,15 @@ class MultiTaskNetwork(nn.Module):
         self.output_sizes = tuple(int(s) for s in output_sizes)
         self._factory = {"device": device, "dtype": dtype}
         self.input = FeatureInput(
-            cardinalities, n_numeric, embedding_dim, **self._factory
+            cardinalities,
+            n_numeric,
+            embedding_dim,
+            bag_cardinalities=bag_cardinalities,
+            bag_mode=bag_mode,
+            **self._factory,
         )
         self._tower_args = (self.output_sizes, tower_hidden_sizes, dropout)
+        self.dropout = float(dropout)
 
     def _build_towers(self, in_features):
         """Create the task towers once the body's output width is known."""
@@ -68,19 +83,38 @@ class MultiTaskNetwork(nn.Module):
         """
         raise NotImplementedError
 
-    def forward(self, categorical, numeric):
+    def forward(self, x):
         """Return the concatenated per-task logits (or raw regression values).
 
         Parameters
         ----------
-        categorical : torch.LongTensor of shape (n_samples, n_categorical)
-        numeric : torch.Tensor of shape (n_samples, n_numeric)
+        x : FeatureBatch
+            Encoded rows.
 
         Returns
         -------
         torch.Tensor of shape (n_samples, sum(output_sizes))
         """
-        return self.towers(self.represent(self.input(categorical, numeric)))
+        return self.towers(self.represent(self.input(x)))
+
+    def auxiliary_loss(self, outputs):
+        """Per-row loss added to the weighted task losses; None for none.
+
+        The training loop adds its mean over the rows of the batch to the
+        loss it minimises. Networks whose tasks constrain each other (a
+        funnel's later stage never more likely than an earlier one) override
+        it; the others need nothing.
+
+        Parameters
+        ----------
+        outputs : torch.Tensor of shape (n_samples, sum(output_sizes))
+            What :meth:`forward` returned.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples,) or None
+        """
+        return None
 
     def task_parameters(self):
         """Return the parameters that only one task's loss reaches (the towers).

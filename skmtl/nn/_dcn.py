@@ -92,21 +92,19 @@ class DCN(MultiTaskNetwork):
         the cross output into the deep network.
     deep_hidden_sizes : sequence of int, default=(128, 64)
         Hidden layers of the deep network.
-    embedding_dim : int, default=8
-        Embedding size of every categorical column.
-    tower_hidden_sizes : sequence of int, default=(32,)
-        Hidden layers of each task tower.
-    dropout : float, default=0.0
-        Dropout after hidden activations.
-    device, dtype : optional
-        Passed to every parameter.
+    **common
+        Parameters of :class:`MultiTaskNetwork`: ``embedding_dim``,
+        ``tower_hidden_sizes``, ``dropout``, ``bag_cardinalities``, ``bag_mode``,
+        ``device``, ``dtype``.
 
     Examples
     --------
     >>> import torch
-    >>> from skmtl.nn import DCN
+    >>> from skmtl.nn import DCN, FeatureBatch
     >>> net = DCN([5, 3], n_numeric=2, output_sizes=[1, 1], structure="stacked")
-    >>> net(torch.zeros(10, 2, dtype=torch.long), torch.zeros(10, 2)).shape
+    >>> codes = torch.zeros(10, 2, dtype=torch.long)
+    >>> x = FeatureBatch.from_arrays(codes, torch.zeros(10, 2))
+    >>> net(x).shape
     torch.Size([10, 2])
     """
 
@@ -120,22 +118,9 @@ class DCN(MultiTaskNetwork):
         cross_type="matrix",
         structure="parallel",
         deep_hidden_sizes=(128, 64),
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        device=None,
-        dtype=None,
+        **common,
     ):
-        super().__init__(
-            cardinalities,
-            n_numeric,
-            output_sizes,
-            embedding_dim=embedding_dim,
-            tower_hidden_sizes=tower_hidden_sizes,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(cardinalities, n_numeric, output_sizes, **common)
         if structure not in ("parallel", "stacked"):
             raise ValueError(
                 f"structure must be 'parallel' or 'stacked', got {structure!r}."
@@ -143,7 +128,7 @@ class DCN(MultiTaskNetwork):
         self.structure = structure
         d_in = self.input.out_features
         self.cross = CrossNetwork(d_in, int(n_cross_layers), cross_type, **self._factory)
-        self.deep = MLP(d_in, deep_hidden_sizes, dropout, **self._factory)
+        self.deep = MLP(d_in, deep_hidden_sizes, self.dropout, **self._factory)
         width = self.deep.out_features
         if structure == "parallel":
             width += self.cross.out_features
@@ -178,21 +163,19 @@ class SharedBottom(MultiTaskNetwork):
         Outputs of each task.
     bottom_hidden_sizes : sequence of int, default=(128,)
         Hidden layers of the shared bottom.
-    embedding_dim : int, default=8
-        Embedding size of every categorical column.
-    tower_hidden_sizes : sequence of int, default=(32,)
-        Hidden layers of each task tower.
-    dropout : float, default=0.0
-        Dropout after hidden activations.
-    device, dtype : optional
-        Passed to every parameter.
+    **common
+        Parameters of :class:`MultiTaskNetwork`: ``embedding_dim``,
+        ``tower_hidden_sizes``, ``dropout``, ``bag_cardinalities``, ``bag_mode``,
+        ``device``, ``dtype``.
 
     Examples
     --------
     >>> import torch
-    >>> from skmtl.nn import SharedBottom
+    >>> from skmtl.nn import SharedBottom, FeatureBatch
     >>> net = SharedBottom([5, 3], n_numeric=2, output_sizes=[1, 1])
-    >>> net(torch.zeros(10, 2, dtype=torch.long), torch.zeros(10, 2)).shape
+    >>> codes = torch.zeros(10, 2, dtype=torch.long)
+    >>> x = FeatureBatch.from_arrays(codes, torch.zeros(10, 2))
+    >>> net(x).shape
     torch.Size([10, 2])
     """
 
@@ -203,24 +186,11 @@ class SharedBottom(MultiTaskNetwork):
         output_sizes,
         *,
         bottom_hidden_sizes=(128,),
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        device=None,
-        dtype=None,
+        **common,
     ):
-        super().__init__(
-            cardinalities,
-            n_numeric,
-            output_sizes,
-            embedding_dim=embedding_dim,
-            tower_hidden_sizes=tower_hidden_sizes,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(cardinalities, n_numeric, output_sizes, **common)
         self.bottom = MLP(
-            self.input.out_features, bottom_hidden_sizes, dropout, **self._factory
+            self.input.out_features, bottom_hidden_sizes, self.dropout, **self._factory
         )
         self._build_towers(self.bottom.out_features)
 

@@ -30,21 +30,19 @@ class MMoE(MultiTaskNetwork):
         Hidden layers of each expert.
     gating : {"per_task", "shared"}, default="per_task"
         ``"shared"`` uses one gate for every task: the One-gate MoE baseline.
-    embedding_dim : int, default=8
-        Embedding size of every categorical column.
-    tower_hidden_sizes : sequence of int, default=(32,)
-        Hidden layers of each task tower.
-    dropout : float, default=0.0
-        Dropout after hidden activations.
-    device, dtype : optional
-        Passed to every parameter.
+    **common
+        Parameters of :class:`MultiTaskNetwork`: ``embedding_dim``,
+        ``tower_hidden_sizes``, ``dropout``, ``bag_cardinalities``, ``bag_mode``,
+        ``device``, ``dtype``.
 
     Examples
     --------
     >>> import torch
-    >>> from skmtl.nn import MMoE
+    >>> from skmtl.nn import MMoE, FeatureBatch
     >>> net = MMoE([5, 3], n_numeric=2, output_sizes=[1, 1], n_experts=4)
-    >>> net(torch.zeros(10, 2, dtype=torch.long), torch.zeros(10, 2)).shape
+    >>> codes = torch.zeros(10, 2, dtype=torch.long)
+    >>> x = FeatureBatch.from_arrays(codes, torch.zeros(10, 2))
+    >>> net(x).shape
     torch.Size([10, 2])
     """
 
@@ -57,29 +55,16 @@ class MMoE(MultiTaskNetwork):
         n_experts=8,
         expert_hidden_sizes=(64,),
         gating="per_task",
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        device=None,
-        dtype=None,
+        **common,
     ):
-        super().__init__(
-            cardinalities,
-            n_numeric,
-            output_sizes,
-            embedding_dim=embedding_dim,
-            tower_hidden_sizes=tower_hidden_sizes,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(cardinalities, n_numeric, output_sizes, **common)
         if gating not in ("per_task", "shared"):
             raise ValueError(f"gating must be 'per_task' or 'shared', got {gating!r}.")
         self.n_experts = int(n_experts)
         self.gating = gating
         d_in = self.input.out_features
         self.experts = StackedMLP(
-            self.n_experts, d_in, expert_hidden_sizes, dropout, **self._factory
+            self.n_experts, d_in, expert_hidden_sizes, self.dropout, **self._factory
         )
         n_gates = self.n_tasks if gating == "per_task" else 1
         self.gates = nn.Linear(d_in, n_gates * self.n_experts, **self._factory)
@@ -101,13 +86,13 @@ class MMoE(MultiTaskNetwork):
         logits = self.gates(x).view(x.shape[0], -1, self.n_experts).transpose(0, 1)
         return torch.softmax(logits, dim=-1).expand(self.n_tasks, -1, -1)
 
-    def gate_distributions(self, categorical, numeric):
+    def gate_distributions(self, x):
         """Return each task's gate weights for raw encoded inputs.
 
         Parameters
         ----------
-        categorical : torch.LongTensor of shape (n_samples, n_categorical)
-        numeric : torch.Tensor of shape (n_samples, n_numeric)
+        x : FeatureBatch
+            Encoded rows.
 
         Returns
         -------
@@ -115,7 +100,7 @@ class MMoE(MultiTaskNetwork):
             One level: ``[(task_gates, None)]`` with ``task_gates`` of shape
             (n_tasks, n_samples, n_experts), the layout :meth:`PLE.gate_distributions` uses.
         """
-        return [(self.gate_weights(self.input(categorical, numeric)), None)]
+        return [(self.gate_weights(self.input(x)), None)]
 
     def represent(self, x):
         """Mix the experts' outputs with each task's gate.

@@ -135,21 +135,19 @@ class PLE(MultiTaskNetwork):
         Experts owned by each task, per level.
     expert_hidden_sizes : sequence of int, default=(64,)
         Hidden layers of each expert.
-    embedding_dim : int, default=8
-        Embedding size of every categorical column.
-    tower_hidden_sizes : sequence of int, default=(32,)
-        Hidden layers of each task tower.
-    dropout : float, default=0.0
-        Dropout after hidden activations.
-    device, dtype : optional
-        Passed to every parameter.
+    **common
+        Parameters of :class:`MultiTaskNetwork`: ``embedding_dim``,
+        ``tower_hidden_sizes``, ``dropout``, ``bag_cardinalities``, ``bag_mode``,
+        ``device``, ``dtype``.
 
     Examples
     --------
     >>> import torch
-    >>> from skmtl.nn import PLE
+    >>> from skmtl.nn import PLE, FeatureBatch
     >>> net = PLE([5, 3], n_numeric=2, output_sizes=[1, 3], n_levels=2)
-    >>> net(torch.zeros(10, 2, dtype=torch.long), torch.zeros(10, 2)).shape
+    >>> codes = torch.zeros(10, 2, dtype=torch.long)
+    >>> x = FeatureBatch.from_arrays(codes, torch.zeros(10, 2))
+    >>> net(x).shape
     torch.Size([10, 4])
     """
 
@@ -163,22 +161,9 @@ class PLE(MultiTaskNetwork):
         n_shared_experts=2,
         n_task_experts=2,
         expert_hidden_sizes=(64,),
-        embedding_dim=8,
-        tower_hidden_sizes=(32,),
-        dropout=0.0,
-        device=None,
-        dtype=None,
+        **common,
     ):
-        super().__init__(
-            cardinalities,
-            n_numeric,
-            output_sizes,
-            embedding_dim=embedding_dim,
-            tower_hidden_sizes=tower_hidden_sizes,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
+        super().__init__(cardinalities, n_numeric, output_sizes, **common)
         if n_task_experts + n_shared_experts < 1:
             raise ValueError("PLE needs at least one expert per task gate.")
         levels = []
@@ -192,7 +177,7 @@ class PLE(MultiTaskNetwork):
                     int(n_task_experts),
                     expert_hidden_sizes,
                     last=level == n_levels - 1,
-                    dropout=dropout,
+                    dropout=self.dropout,
                     **self._factory,
                 )
             )
@@ -215,13 +200,13 @@ class PLE(MultiTaskNetwork):
             x = level(x)
         return x
 
-    def gate_distributions(self, categorical, numeric):
+    def gate_distributions(self, x):
         """Return every level's task gates (and shared gate) for inspection.
 
         Parameters
         ----------
-        categorical : torch.LongTensor of shape (n_samples, n_categorical)
-        numeric : torch.Tensor of shape (n_samples, n_numeric)
+        x : FeatureBatch
+            Encoded rows.
 
         Returns
         -------
@@ -229,7 +214,7 @@ class PLE(MultiTaskNetwork):
             Per level, ``(task_gates, shared_gate)`` as returned by
             :meth:`ExtractionLevel.gate_weights`.
         """
-        x = self.input(categorical, numeric)
+        x = self.input(x)
         gates = []
         for level in self.levels:
             gates.append(level.gate_weights(x))
