@@ -100,8 +100,10 @@ def _check_scalars(uniques, column, context):
     """Raise BadCells for a hashable non-scalar (tuple, frozenset, object)."""
     bad = [v for v in uniques if not is_scalar(v)]
     if bad:
-        problem = _LIST_PROBLEMS[context] if isinstance(bad[0], BAG_TYPES) else (
-            "a non-scalar value" + (" in a bag" if context == "bag" else "")
+        problem = (
+            _LIST_PROBLEMS[context]
+            if isinstance(bad[0], BAG_TYPES)
+            else ("a non-scalar value" + (" in a bag" if context == "bag" else ""))
         )
         raise BadCells(column, problem, bad[0])
 
@@ -338,7 +340,7 @@ def numeric_matrix(frame, columns, read=None):
         NaN where a value is missing.
     """
     if read is None:
-        read = lambda column: numeric_values(frame[column])  # noqa: E731
+        read = lambda column: numeric_values(frame[column])
     values = np.empty((len(frame), len(columns)))
     wrong = {}
     for j, column in enumerate(columns):

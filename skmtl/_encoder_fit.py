@@ -186,7 +186,9 @@ def _category_stats(series, column, mode, separator, where):
     context = "declared" if mode == "declared" else "auto"
     codes, strings = category_codes(series, column, context)
     kind = "scalar" if mode == "declared" or (codes >= 0).any() else None
-    return CategoryStats(kind, where if kind else None, _string_counts(codes, strings), 0)
+    return CategoryStats(
+        kind, where if kind else None, _string_counts(codes, strings), 0
+    )
 
 
 def _numeric_stats(values, sketch_size):

@@ -211,9 +211,8 @@ def _other_frame_to_pandas(X):
         frame = X.to_pandas()
         if isinstance(frame, pd.DataFrame):
             return frame
-    elif hasattr(X, "__dataframe__"):
-        return pd.api.interchange.from_dataframe(X)
-    if hasattr(X, "to_pandas") or hasattr(X, "columns"):
+    # The interchange protocol (__dataframe__) is deprecated in pandas 3.
+    if any(hasattr(X, name) for name in ("to_pandas", "columns", "__dataframe__")):
         raise TypeError(
             f"X is a {type(X).__module__}.{type(X).__name__}, a data frame skmtl "
             "cannot convert without losing its column names; pass a pandas "
@@ -244,9 +243,8 @@ def as_feature_frame(estimator, X, *, reset):
     must be unique. Other data frames are converted with their column names:
     polars DataFrames and pyarrow Tables (anything exporting an Arrow stream)
     through Arrow, with nullable integer and bool columns; objects with
-    ``to_pandas()`` or the ``__dataframe__`` interchange protocol through
-    those. A Dask collection, or a frame-like object none of these converts, is
-    a ``TypeError``. Anything else goes through
+    ``to_pandas()`` through it. A Dask collection, or another frame-like
+    object (with ``columns`` or ``__dataframe__``), is a ``TypeError``. Anything else goes through
     :func:`sklearn.utils.validation.validate_data` as a numeric array (so
     sparse, complex, 1-D and empty input get scikit-learn's errors) and is
     named ``x0, x1, ...``, or by the names seen in ``fit``.

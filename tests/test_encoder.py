@@ -83,18 +83,24 @@ def test_column_order_does_not_matter_and_extras_are_ignored(frame):
 
 def test_missing_column_is_named(frame):
     enc = FeatureEncoder().fit(frame)
-    with pytest.raises(ValueError, match=re.escape("missing columns seen in fit: 'age', 'plan'")):
+    with pytest.raises(
+        ValueError, match=re.escape("missing columns seen in fit: 'age', 'plan'")
+    ):
         enc.transform(frame.drop(columns=["plan", "age"]))
 
 
 def test_declared_columns(frame):
     enc = FeatureEncoder(categorical_columns=["visits"], n_bins=0).fit(frame)
     assert "visits" in enc.categorical_columns_ and enc.numeric_columns_ == ["age"]
-    both = FeatureEncoder(categorical_columns=["city"], numeric_columns=["age"]).fit(frame)
+    both = FeatureEncoder(categorical_columns=["city"], numeric_columns=["age"]).fit(
+        frame
+    )
     assert both.categorical_columns_ == ["city"] and both.numeric_columns_ == ["age"]
     with pytest.raises(ValueError, match=re.escape("not in X: 'nope'")):
         FeatureEncoder(categorical_columns=["nope"]).fit(frame)
-    with pytest.raises(ValueError, match=re.escape("both categorical and numeric: 'age'")):
+    with pytest.raises(
+        ValueError, match=re.escape("both categorical and numeric: 'age'")
+    ):
         FeatureEncoder(categorical_columns=["age"], numeric_columns=["age"]).fit(frame)
 
 
@@ -102,7 +108,9 @@ def test_non_numbers_and_infinity_in_numeric_columns_are_named(frame):
     bad = frame.assign(age=["31", "x", "52", "40", "n/a", "35"])
     with pytest.raises(ValueError, match=re.escape("'age': ['x', 'n/a']")):
         FeatureEncoder(numeric_columns=["age"]).fit(bad)
-    with pytest.raises(ValueError, match=re.escape("Numeric columns 'visits' contain infinite")):
+    with pytest.raises(
+        ValueError, match=re.escape("Numeric columns 'visits' contain infinite")
+    ):
         FeatureEncoder().fit(frame.assign(visits=[1, 2, np.inf, 4, 5, 6]))
     enc = FeatureEncoder().fit(frame)
     with pytest.raises(ValueError, match=re.escape("'visits'")):
@@ -113,7 +121,9 @@ def test_numpy_arrays_are_all_numeric():
     X = np.arange(12.0).reshape(4, 3)
     enc = FeatureEncoder(n_bins=0).fit(X)
     assert enc.numeric_columns_ == ["x0", "x1", "x2"] and enc.categorical_columns_ == []
-    with pytest.raises(ValueError, match="X has 2 features, but FeatureEncoder is expecting 3"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but FeatureEncoder is expecting 3"
+    ):
         enc.transform(X[:, :2])
 
 
@@ -158,7 +168,9 @@ def test_fitted_state_is_public(frame):
     ages = frame.age.fillna(frame.age.median())
     np.testing.assert_array_equal(enc.medians_, [35.0, 3.5])
     np.testing.assert_allclose(enc.means_, [ages.mean(), 3.5])
-    np.testing.assert_allclose(enc.scales_, [ages.std(ddof=0), frame.visits.std(ddof=0)])
+    np.testing.assert_allclose(
+        enc.scales_, [ages.std(ddof=0), frame.visits.std(ddof=0)]
+    )
     assert enc.medians_.dtype == enc.means_.dtype == enc.scales_.dtype == np.float64
 
 
@@ -179,14 +191,20 @@ def test_non_scalar_cells_are_named_errors(frame):
     bad = frame.assign(
         city=[{"a": 1}] + ["paris"] * 5, active=[True, {1, 2}, True, True, False, True]
     )
-    message = "Cells of the wrong kind in 'active': a non-scalar value (e.g. {1, 2}); 'city'"
+    message = (
+        "Cells of the wrong kind in 'active': a non-scalar value (e.g. {1, 2}); 'city'"
+    )
     with pytest.raises(TypeError, match=re.escape(message)):
         FeatureEncoder(categorical_columns=["active"]).fit(bad)
     odd = frame.assign(plan=["b", frozenset({1})] + ["b"] * 4)
-    with pytest.raises(TypeError, match=re.escape("'plan': a non-scalar value (e.g. frozenset({1}))")):
+    with pytest.raises(
+        TypeError, match=re.escape("'plan': a non-scalar value (e.g. frozenset({1}))")
+    ):
         FeatureEncoder().fit(odd)
     enc = FeatureEncoder().fit(frame)
-    with pytest.raises(TypeError, match=re.escape("'city': a non-scalar value (e.g. {'a': 1})")):
+    with pytest.raises(
+        TypeError, match=re.escape("'city': a non-scalar value (e.g. {'a': 1})")
+    ):
         enc.encode(bad.head(2))  # the small-frame path
     with pytest.raises(TypeError, match=re.escape("'city': a non-scalar value")):
         enc.encode(pd.concat([bad] * 20))  # the vectorised path
@@ -195,19 +213,29 @@ def test_non_scalar_cells_are_named_errors(frame):
 
 def test_lists_in_single_valued_columns_are_named_errors(frame):
     declared = frame.assign(city=["paris", ["a", "b"], "rome", "oslo", "x", "y"])
-    with pytest.raises(TypeError, match=re.escape(
-        "'city': a list in a column declared in categorical_columns (e.g. ['a', 'b'])"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "'city': a list in a column declared in categorical_columns "
+            "(e.g. ['a', 'b'])"
+        ),
+    ):
         FeatureEncoder(categorical_columns=["city"]).fit(declared)
-    with pytest.raises(TypeError, match=re.escape(
-        "'city': a list in a column whose first value is a scalar (e.g. ['a', 'b'])"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "'city': a list in a column whose first value is a scalar (e.g. ['a', 'b'])"
+        ),
+    ):
         FeatureEncoder().fit(declared)
     enc = FeatureEncoder().fit(frame)
     for rows in (declared.head(2), pd.concat([declared] * 20)):
-        with pytest.raises(TypeError, match=re.escape(
-            "'city': a list in a column that held scalars in fit (e.g. ['a', 'b'])"
-        )):
+        with pytest.raises(
+            TypeError,
+            match=re.escape(
+                "'city': a list in a column that held scalars in fit (e.g. ['a', 'b'])"
+            ),
+        ):
             enc.encode(rows)
 
 

@@ -25,7 +25,9 @@ def frame():
     frame = pd.DataFrame(
         {
             "city": rng.choice(
-                ["paris", "rome", "oslo", "lima", "x"], n, p=[0.4, 0.3, 0.2, 0.0999, 1e-4]
+                ["paris", "rome", "oslo", "lima", "x"],
+                n,
+                p=[0.4, 0.3, 0.2, 0.0999, 1e-4],
             ),
             "code": rng.randint(0, 40, n),
             # Skewed: 80% zeros, then a heavy tail (like capital gains).
@@ -77,7 +79,9 @@ def test_means_and_scales_follow_from_the_medians(frame, ddf):
     assert out_of_core.numeric_columns_ == ["code", "gain", "age"]
     # code and gain have no missing value: their moments ignore the median.
     np.testing.assert_allclose(out_of_core.means_[:2], in_memory.means_[:2], rtol=1e-12)
-    np.testing.assert_allclose(out_of_core.scales_[:2], in_memory.scales_[:2], rtol=1e-12)
+    np.testing.assert_allclose(
+        out_of_core.scales_[:2], in_memory.scales_[:2], rtol=1e-12
+    )
     # age is imputed with the sketch's median: exact moments given that median.
     imputed = frame["age"].fillna(out_of_core.medians_[2])
     np.testing.assert_allclose(out_of_core.means_[2], imputed.mean(), rtol=1e-12)
@@ -105,7 +109,9 @@ def test_bin_edges_and_medians_are_within_the_rank_tolerance(frame, ddf):
     for j, column in enumerate(out_of_core.numeric_columns_):
         values = frame[column].to_numpy()
         edges = out_of_core.bin_edges_[j]
-        errors = np.stack([_rank_errors(values, edges, [q] * len(edges)) for q in inner])
+        errors = np.stack(
+            [_rank_errors(values, edges, [q] * len(edges)) for q in inner]
+        )
         assert errors.min(axis=0).max() <= tolerance  # each edge near a target
         assert errors.min(axis=1).max() <= tolerance  # each target near an edge
         median = out_of_core.medians_[j]
@@ -138,42 +144,61 @@ def test_the_sketch_meets_its_documented_bound():
 def test_empty_partitions_are_fine(frame):
     parts = [frame.iloc[:100], frame.iloc[:0], frame.iloc[100:]]
     enc = FeatureEncoder().fit(_from_parts(parts))
-    assert enc.categories_[0].tolist() == FeatureEncoder().fit(frame).categories_[0].tolist()
+    assert (
+        enc.categories_[0].tolist()
+        == FeatureEncoder().fit(frame).categories_[0].tolist()
+    )
 
 
 def test_strings_in_a_numeric_partition_are_named(frame):
     parts = [frame.iloc[i : i + 100].drop(columns="tags") for i in range(0, 2_000, 100)]
     parts[17] = parts[17].assign(age=["41"] * 99 + ["forty"])
-    with pytest.raises(TypeError, match=re.escape(
-        "Column 'age' is float64 in the Dask DataFrame's meta but "
-    )) as error:
+    with pytest.raises(
+        TypeError,
+        match=re.escape("Column 'age' is float64 in the Dask DataFrame's meta but "),
+    ) as error:
         FeatureEncoder().fit(_from_parts(parts))
-    assert "in partition 17, with values that are not numbers (e.g. ['forty'])" in str(error.value)
+    assert "in partition 17, with values that are not numbers (e.g. ['forty'])" in str(
+        error.value
+    )
 
 
 def test_partition_errors_name_the_partition(frame):
     parts = [frame.iloc[i : i + 100].drop(columns="tags") for i in range(0, 500, 100)]
     missing_column = parts[:3] + [parts[3].drop(columns="city")] + parts[4:]
-    with pytest.raises(ValueError, match=re.escape(
-        "Partition 3 of the Dask DataFrame lacks columns 'city' that its meta lists."
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Partition 3 of the Dask DataFrame lacks columns 'city' that its "
+            "meta lists."
+        ),
+    ):
         FeatureEncoder().fit(_from_parts(missing_column))
     objects = [p.astype({"city": object}) for p in parts]
     lists = objects[:2] + [objects[2].assign(city=[["a"]] * 100)] + objects[3:]
-    with pytest.raises(TypeError, match=re.escape(
-        "Column 'city' holds lists of values in partition 2 but scalars in partition 3"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "Column 'city' holds lists of values in partition 2 but scalars in "
+            "partition 3"
+        ),
+    ):
         FeatureEncoder().fit(_from_parts(lists))
     dicts = objects[:4] + [objects[4].assign(city=[{"a": 1}] * 100)]
-    with pytest.raises(TypeError, match=re.escape(
-        "In partition 4 of the Dask DataFrame: Cells of the wrong kind in 'city'"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "In partition 4 of the Dask DataFrame: Cells of the wrong kind in 'city'"
+        ),
+    ):
         FeatureEncoder().fit(_from_parts(dicts))
 
 
 def test_declared_columns_and_inputs_are_checked(frame):
     ddf = dd.from_pandas(frame.drop(columns="tags"), npartitions=3)
-    with pytest.raises(ValueError, match=re.escape("names columns that are not in X: 'nope'")):
+    with pytest.raises(
+        ValueError, match=re.escape("names columns that are not in X: 'nope'")
+    ):
         FeatureEncoder(numeric_columns=["nope"]).fit(ddf)
     with pytest.raises(TypeError, match="accepts a Dask DataFrame, not a Dask Series"):
         FeatureEncoder().fit(ddf["age"])

@@ -93,7 +93,11 @@ def test_transform_pads_bags_to_the_fitted_length(tagged):
     names = enc.get_feature_names_out().tolist()
     assert names == ["genres_0", "genres_1", "tags_0", "tags_1", "tags_2", "age"]
     new = pd.DataFrame(
-        {"tags": [["a", "b", "c", "a", "b"], None], "genres": ["y", "x|y|z"], "age": [1.0, 2.0]}
+        {
+            "tags": [["a", "b", "c", "a", "b"], None],
+            "genres": ["y", "x|y|z"],
+            "age": [1.0, 2.0],
+        }
     )
     out = enc.transform(new)
     assert out.shape == (2, 6) and out.dtype == np.float64
@@ -105,20 +109,29 @@ def test_transform_pads_bags_to_the_fitted_length(tagged):
 
 def test_scalars_among_lists_are_named_errors(tagged):
     detected = tagged.assign(tags=[["a"], "b", None, [], ["c"], ["d"]])
-    with pytest.raises(TypeError, match=re.escape(
-        "'tags': a scalar in a column whose first value is a list (e.g. 'b')"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "'tags': a scalar in a column whose first value is a list (e.g. 'b')"
+        ),
+    ):
         FeatureEncoder().fit(detected)
-    with pytest.raises(TypeError, match=re.escape(
-        "'genres': a scalar in a column declared in multi_valued_columns "
-        "(set separator to split strings) (e.g. 'x|y')"
-    )):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "'genres': a scalar in a column declared in multi_valued_columns "
+            "(set separator to split strings) (e.g. 'x|y')"
+        ),
+    ):
         FeatureEncoder(multi_valued_columns=["genres"]).fit(tagged)
     enc = FeatureEncoder().fit(tagged[["tags", "age"]])
     for rows in (detected.head(3), pd.concat([detected] * 30)):
-        with pytest.raises(TypeError, match=re.escape(
-            "'tags': a scalar in a column that held lists in fit (e.g. 'b')"
-        )):
+        with pytest.raises(
+            TypeError,
+            match=re.escape(
+                "'tags': a scalar in a column that held lists in fit (e.g. 'b')"
+            ),
+        ):
             enc.encode(rows)
 
 
@@ -131,7 +144,9 @@ def test_nested_lists_are_named_errors(tagged):
     enc = FeatureEncoder().fit(tagged[["tags"]])
     with pytest.raises(TypeError, match=re.escape(message)):
         enc.encode(pd.DataFrame({"tags": [["a", ["b"]]]}))
-    with pytest.raises(TypeError, match=re.escape("'tags': a non-scalar value in a bag")):
+    with pytest.raises(
+        TypeError, match=re.escape("'tags': a non-scalar value in a bag")
+    ):
         enc.encode(pd.DataFrame({"tags": [["a", {"b": 1}]]}))
 
 
@@ -140,12 +155,15 @@ def test_separator_needs_declared_columns(tagged):
         FeatureEncoder(separator="|").fit(tagged)
     with pytest.raises(ValueError, match="separator splits the string cells"):
         FeatureEncoder(multi_valued_columns=["genres"], separator="").fit(tagged)
-    with pytest.raises(ValueError, match=re.escape(
-        "Columns cannot be both categorical and multi-valued: 'genres'"
-    )):
-        FeatureEncoder(categorical_columns=["genres"], multi_valued_columns=["genres"]).fit(
-            tagged
-        )
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Columns cannot be both categorical and multi-valued: 'genres'"
+        ),
+    ):
+        FeatureEncoder(
+            categorical_columns=["genres"], multi_valued_columns=["genres"]
+        ).fit(tagged)
 
 
 def test_input_is_not_modified(tagged):

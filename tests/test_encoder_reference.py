@@ -29,12 +29,19 @@ def _mixed_frame(n=300, seed=0):
              pd.NA, pd.NaT, b"by", decimal.Decimal("1.0"), np.nan, "é"]  # fmt: skip
     return pd.DataFrame(
         {
-            "obj": pd.Series(pick(["a", "b", "c", None, np.nan, "d", "é", "A"]), dtype=object),
-            "py_str": pd.Series(pick(["x", "y", None, "z"]), dtype=pd.StringDtype("python")),
-            "pa_str": pd.Series(pick(["x", "y", None, "z"]), dtype=pd.StringDtype("pyarrow")),
+            "obj": pd.Series(
+                pick(["a", "b", "c", None, np.nan, "d", "é", "A"]), dtype=object
+            ),
+            "py_str": pd.Series(
+                pick(["x", "y", None, "z"]), dtype=pd.StringDtype("python")
+            ),
+            "pa_str": pd.Series(
+                pick(["x", "y", None, "z"]), dtype=pd.StringDtype("pyarrow")
+            ),
             "default_str": pd.Series(pick(["x", "y", None, "z"])),
             "cat": pd.Categorical(
-                pick(["lo", "hi", None, "mid"]), categories=["lo", "mid", "hi", "unused"]
+                pick(["lo", "hi", None, "mid"]),
+                categories=["lo", "mid", "hi", "unused"],
             ),
             "cat_int": pd.Categorical(pick([1, 2, 3])),
             "cat_float": pd.Categorical(pick([1.0, 2.5, None])),

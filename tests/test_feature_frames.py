@@ -21,13 +21,17 @@ def frame():
     n = 120
     return pd.DataFrame(
         {
-            "city": pd.Series(rng.choice(["paris", "rome", "oslo", None], n), dtype=object),
+            "city": pd.Series(
+                rng.choice(["paris", "rome", "oslo", None], n), dtype=object
+            ),
             "plan": pd.Categorical(rng.choice(["a", "b", "c"], n)),
             "level": pd.array(rng.choice([1, 2, 3, None], n), dtype="Int64"),
             "active": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
             "age": np.where(rng.rand(n) < 0.1, np.nan, rng.normal(40, 9, n)),
             "visits": rng.randint(0, 9, n),
-            "tags": [list(rng.choice(["x", "y", "z"], rng.randint(0, 3))) for _ in range(n)],
+            "tags": [
+                list(rng.choice(["x", "y", "z"], rng.randint(0, 3))) for _ in range(n)
+            ],
         }
     )
 
@@ -73,14 +77,22 @@ def test_frame_likes_convert_with_their_names_or_fail(frame):
             return frame
 
     class Columns:
-        columns = ["a", "b"]
+        columns = ("a", "b")
 
         def __array__(self, dtype=None, copy=None):
             return np.zeros((2, 2))
 
+    class Interchange:
+        def __dataframe__(self, nan_as_null=False, allow_copy=True):
+            return frame.__dataframe__()
+
     enc = _fitted(frame)
     _assert_same_encoding(enc, frame, ToPandas())
-    with pytest.raises(TypeError, match=re.escape("Columns, a data frame skmtl cannot convert")):
+    with pytest.raises(TypeError, match="Interchange, a data frame skmtl cannot"):
+        enc.encode(Interchange())
+    with pytest.raises(
+        TypeError, match=re.escape("Columns, a data frame skmtl cannot convert")
+    ):
         enc.encode(Columns())
 
 
@@ -92,7 +104,9 @@ def test_dask_frames_are_rejected_where_they_cannot_stream(frame):
     with pytest.raises(TypeError, match="the streaming fit will accept one"):
         as_feature_frame(est, ddf, reset=True)
     enc = FeatureEncoder().fit(ddf)
-    with pytest.raises(TypeError, match=re.escape("X is a Dask collection (DataFrame)")):
+    with pytest.raises(
+        TypeError, match=re.escape("X is a Dask collection (DataFrame)")
+    ):
         enc.encode(ddf)
 
 
@@ -121,6 +135,8 @@ def test_skmtl_works_without_dask():
         "X = pd.DataFrame({'a': ['x', 'y'], 'b': [1.0, 2.0]})\n"
         "print(skmtl.FeatureEncoder(n_bins=0).fit(X).cardinalities_)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[4]"
