@@ -97,7 +97,7 @@ def _examples(values, n=3):
 
 
 def _check_scalars(uniques, column, context):
-    """Raise BadCells for a hashable non-scalar (tuple, frozenset, object)."""
+    """Raise BadCells for the first value that is not a scalar (list, dict...)."""
     bad = [v for v in uniques if not is_scalar(v)]
     if bad:
         problem = (
