@@ -1,5 +1,6 @@
 """FeatureEncoder: codes, imputation, column matching and errors."""
 
+import json
 import re
 
 import numpy as np
@@ -82,18 +83,24 @@ def test_column_order_does_not_matter_and_extras_are_ignored(frame):
 
 def test_missing_column_is_named(frame):
     enc = FeatureEncoder().fit(frame)
-    with pytest.raises(ValueError, match=re.escape("missing columns seen in fit: 'age', 'plan'")):
+    with pytest.raises(
+        ValueError, match=re.escape("missing columns seen in fit: 'age', 'plan'")
+    ):
         enc.transform(frame.drop(columns=["plan", "age"]))
 
 
 def test_declared_columns(frame):
     enc = FeatureEncoder(categorical_columns=["visits"], n_bins=0).fit(frame)
     assert "visits" in enc.categorical_columns_ and enc.numeric_columns_ == ["age"]
-    both = FeatureEncoder(categorical_columns=["city"], numeric_columns=["age"]).fit(frame)
+    both = FeatureEncoder(categorical_columns=["city"], numeric_columns=["age"]).fit(
+        frame
+    )
     assert both.categorical_columns_ == ["city"] and both.numeric_columns_ == ["age"]
     with pytest.raises(ValueError, match=re.escape("not in X: 'nope'")):
         FeatureEncoder(categorical_columns=["nope"]).fit(frame)
-    with pytest.raises(ValueError, match=re.escape("both categorical and numeric: 'age'")):
+    with pytest.raises(
+        ValueError, match=re.escape("both categorical and numeric: 'age'")
+    ):
         FeatureEncoder(categorical_columns=["age"], numeric_columns=["age"]).fit(frame)
 
 
@@ -101,7 +108,9 @@ def test_non_numbers_and_infinity_in_numeric_columns_are_named(frame):
     bad = frame.assign(age=["31", "x", "52", "40", "n/a", "35"])
     with pytest.raises(ValueError, match=re.escape("'age': ['x', 'n/a']")):
         FeatureEncoder(numeric_columns=["age"]).fit(bad)
-    with pytest.raises(ValueError, match=re.escape("Numeric columns 'visits' contain infinite")):
+    with pytest.raises(
+        ValueError, match=re.escape("Numeric columns 'visits' contain infinite")
+    ):
         FeatureEncoder().fit(frame.assign(visits=[1, 2, np.inf, 4, 5, 6]))
     enc = FeatureEncoder().fit(frame)
     with pytest.raises(ValueError, match=re.escape("'visits'")):
@@ -112,7 +121,9 @@ def test_numpy_arrays_are_all_numeric():
     X = np.arange(12.0).reshape(4, 3)
     enc = FeatureEncoder(n_bins=0).fit(X)
     assert enc.numeric_columns_ == ["x0", "x1", "x2"] and enc.categorical_columns_ == []
-    with pytest.raises(ValueError, match="X has 2 features, but FeatureEncoder is expecting 3"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but FeatureEncoder is expecting 3"
+    ):
         enc.transform(X[:, :2])
 
 
@@ -138,3 +149,142 @@ def test_codes_match_sklearn_ordinal_encoder(frame):
     ours = enc.encode(frame).categorical[known, 0]
     theirs = reference.transform(frame)[known, 0]
     np.testing.assert_array_equal(ours, theirs + 1)
+
+
+def test_encode_returns_three_arrays(frame):
+    encoded = FeatureEncoder(n_bins=0).fit(frame).encode(frame)
+    assert encoded._fields == ("categorical", "numeric", "multi_valued")
+    assert encoded.categorical.flags.c_contiguous
+    assert encoded.multi_valued.shape == (6, 0, 0)
+    assert encoded.multi_valued.dtype == np.int64
+
+
+def test_fitted_state_is_public(frame):
+    enc = FeatureEncoder(min_frequency=2, n_bins=0).fit(frame)
+    assert enc.categories_[0].tolist() == ["paris"]  # rome and oslo are rare
+    assert enc.categories_[2].tolist() == ["False", "True"]
+    codes = enc.encode(frame).categorical
+    assert codes[0, 2] == 1 + enc.categories_[2].tolist().index("True")
+    ages = frame.age.fillna(frame.age.median())
+    np.testing.assert_array_equal(enc.medians_, [35.0, 3.5])
+    np.testing.assert_allclose(enc.means_, [ages.mean(), 3.5])
+    np.testing.assert_allclose(
+        enc.scales_, [ages.std(ddof=0), frame.visits.std(ddof=0)]
+    )
+    assert enc.medians_.dtype == enc.means_.dtype == enc.scales_.dtype == np.float64
+
+
+@pytest.mark.parametrize("min_frequency", [2, 3, 0.3, 1 / 3, 0.34, 0.5])
+def test_min_frequency_matches_ordinal_encoder(min_frequency):
+    """A count or a fraction of all rows (missing included), as sklearn cuts it."""
+    city = pd.DataFrame({"city": ["a", "a", "b", "b", "b", "c", None, None, "a"]})
+    enc = FeatureEncoder(min_frequency=min_frequency).fit(city)
+    ordinal = OrdinalEncoder(min_frequency=min_frequency).fit(city.fillna("~missing"))
+    rare = ordinal.infrequent_categories_[0]
+    infrequent = set([] if rare is None else rare) | {"~missing"}
+    frequent = [c for c in ordinal.categories_[0] if c not in infrequent]
+    assert enc.categories_[0].tolist() == frequent
+
+
+def test_non_scalar_cells_are_named_errors(frame):
+    before = frame.copy()
+    bad = frame.assign(
+        city=[{"a": 1}] + ["paris"] * 5, active=[True, {1, 2}, True, True, False, True]
+    )
+    message = (
+        "Cells of the wrong kind in 'active': a non-scalar value (e.g. {1, 2}); 'city'"
+    )
+    with pytest.raises(TypeError, match=re.escape(message)):
+        FeatureEncoder(categorical_columns=["active"]).fit(bad)
+    odd = frame.assign(plan=["b", frozenset({1})] + ["b"] * 4)
+    with pytest.raises(
+        TypeError, match=re.escape("'plan': a non-scalar value (e.g. frozenset({1}))")
+    ):
+        FeatureEncoder().fit(odd)
+    enc = FeatureEncoder().fit(frame)
+    with pytest.raises(
+        TypeError, match=re.escape("'city': a non-scalar value (e.g. {'a': 1})")
+    ):
+        enc.encode(bad.head(2))  # the small-frame path
+    with pytest.raises(TypeError, match=re.escape("'city': a non-scalar value")):
+        enc.encode(pd.concat([bad] * 20))  # the vectorised path
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_lists_in_single_valued_columns_are_named_errors(frame):
+    declared = frame.assign(city=["paris", ["a", "b"], "rome", "oslo", "x", "y"])
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "'city': a list in a column declared in categorical_columns "
+            "(e.g. ['a', 'b'])"
+        ),
+    ):
+        FeatureEncoder(categorical_columns=["city"]).fit(declared)
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "'city': a list in a column whose first value is a scalar (e.g. ['a', 'b'])"
+        ),
+    ):
+        FeatureEncoder().fit(declared)
+    enc = FeatureEncoder().fit(frame)
+    for rows in (declared.head(2), pd.concat([declared] * 20)):
+        with pytest.raises(
+            TypeError,
+            match=re.escape(
+                "'city': a list in a column that held scalars in fit (e.g. ['a', 'b'])"
+            ),
+        ):
+            enc.encode(rows)
+
+
+def test_duplicate_column_names_are_errors(frame):
+    doubled = pd.concat([frame, frame[["age", "city"]]], axis=1)
+    message = "X has duplicate column names: 'age', 'city'."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        FeatureEncoder().fit(doubled)
+    enc = FeatureEncoder().fit(frame)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        enc.encode(doubled)
+
+
+def test_small_frames_encode_like_large_ones(frame):
+    """Rows one at a time (dict lookups) give the rows of a large frame."""
+    big = pd.concat([frame] * 30, ignore_index=True)
+    big["city"] = big["city"].where(big.index % 7 != 3, "unseen")
+    enc = FeatureEncoder(n_bins=3).fit(frame)
+    whole = enc.encode(big)
+    for i in (0, 2, 3, 10, 179):
+        row = enc.encode(big.iloc[[i]])
+        np.testing.assert_array_equal(row.categorical, whole.categorical[[i]])
+        np.testing.assert_array_equal(row.numeric, whole.numeric[[i]])
+
+
+def test_state_round_trips_through_json(frame):
+    tagged = frame.assign(tags=[["x", "y"], ["y"], None, [], ["z", "x"], ["x"]])
+    enc = FeatureEncoder(min_frequency=2, n_bins=3).fit(tagged)
+    state = json.loads(json.dumps(enc._get_state()))
+    assert state["version"] == 1 and state["categories"][0] == ["paris"]
+    restored = FeatureEncoder()._set_state(state)
+    assert restored.get_params() == enc.get_params()
+    new = tagged.assign(city=["paris", "lima", None, "rome", "paris", "oslo"])
+    for ours, theirs in zip(restored.encode(new), enc.encode(new)):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(restored.transform(new), enc.transform(new))
+    assert restored.cardinalities_ == enc.cardinalities_
+    assert restored.multi_valued_cardinalities_ == enc.multi_valued_cardinalities_
+    np.testing.assert_array_equal(restored.feature_names_in_, enc.feature_names_in_)
+    for name in ("medians_", "means_", "scales_"):
+        np.testing.assert_array_equal(getattr(restored, name), getattr(enc, name))
+
+
+def test_state_rejects_other_versions_and_unsavable_names(frame):
+    state = FeatureEncoder().fit(frame)._get_state()
+    with pytest.raises(ValueError, match="Not a FeatureEncoder state of version 1"):
+        FeatureEncoder()._set_state({**state, "version": 2})
+    numbered = FeatureEncoder().fit(frame.set_axis(range(5), axis=1))
+    assert FeatureEncoder()._set_state(numbered._get_state()).numeric_columns_ == [3, 4]
+    tupled = FeatureEncoder().fit(frame.set_axis([(c,) for c in frame.columns], axis=1))
+    with pytest.raises(ValueError, match=re.escape("Only str and int column names")):
+        tupled._get_state()
