@@ -172,12 +172,10 @@ class TaskWeighting:
         return [float(w) for w in self._current]
 
 
-def _check_number(value, name, *, allow_zero):
-    """Raise unless ``value`` is a finite number > 0 (or >= 0)."""
-    ok = isinstance(value, Real) and np.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+def _check_non_negative(value, name):
+    """Raise unless ``value`` is a finite number >= 0."""
+    if not (isinstance(value, Real) and np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
 
 
 def _per_task(values, n_tasks, name):
@@ -357,8 +355,9 @@ class GradNorm(TaskWeighting):
         self.learning_rate = learning_rate
 
     def setup(self, n_tasks, shared_parameters):
-        _check_number(self.alpha, "GradNorm's alpha", allow_zero=True)
-        _check_number(self.learning_rate, "GradNorm's learning_rate", allow_zero=False)
+        _check_non_negative(self.alpha, "GradNorm's alpha")
+        # learning_rate=0 measures the norms without adapting the weights.
+        _check_non_negative(self.learning_rate, "GradNorm's learning_rate")
         self._shared = [p for p in shared_parameters if p.requires_grad]
         if not self._shared:
             raise ValueError("GradNorm needs a network with shared parameters.")

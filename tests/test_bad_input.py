@@ -214,7 +214,7 @@ def test_bad_sample_weight(weight, message, data):
         ({"encoder": FeatureEncoder}, TypeError, "encoder is the class FeatureEncoder; pass an instance"),
         ({"loss_weights": GradNorm}, TypeError, "loss_weights is the class GradNorm"),
         ({"loss_weights": GradNorm(alpha=-1.0)}, ValueError, "GradNorm's alpha must be a finite number >= 0"),
-        ({"loss_weights": GradNorm(learning_rate=0)}, ValueError, "GradNorm's learning_rate must be a finite number > 0"),
+        ({"loss_weights": GradNorm(learning_rate=-0.1)}, ValueError, "GradNorm's learning_rate must be a finite number >= 0"),
         ({"loss_weights": {"clicked": "high"}}, ValueError, "loss_weights must be numbers"),
         ({"loss_weights": [1.0, -1.0, 1.0]}, ValueError, "loss_weights must be finite and >= 0"),
         ({"loss_weights": [1.0, 1.0]}, ValueError, "loss_weights has 2 entries but y has 3 tasks"),
