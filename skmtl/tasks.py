@@ -481,7 +481,7 @@ _NOT_LABELS = (dict, list, tuple, set, frozenset, np.ndarray)
 
 
 def _check_not_complex(name, values):
-    if np.asarray(values).dtype.kind == "c":
+    if values.dtype.kind == "c":
         raise ValueError(
             f"Task {name!r} has complex labels; a label is a number, a string or a "
             "boolean."

@@ -410,10 +410,13 @@ class _TensorRecorder(pickle.Unpickler):
 @pytest.mark.parametrize("loss_weights", ["uncertainty", "gradnorm"])
 def test_gpu_pickle_holds_cpu_tensors_and_one_network(loss_weights, two_task_data):
     X, Y, X_test, _ = two_task_data
-    est = clone(ESTIMATORS["mmoe_gradnorm"]).set_params(loss_weights=loss_weights)
+    gpu = torch.cuda.is_available()
+    est = clone(ESTIMATORS["mmoe_gradnorm"]).set_params(
+        loss_weights=loss_weights, device="cuda" if gpu else "cpu"
+    )
     est.fit(X, Y)
     expected = est.predict_proba(X_test)
-    if not torch.cuda.is_available():
+    if not gpu:
         est.device_ = torch.device("cuda", 0)  # as if it had been fitted on a GPU
     state = est.__getstate__()
     assert state["module_"] is not est.module_  # a CPU copy, not the live network
