@@ -40,11 +40,6 @@ from skmtl.nn import SharedBottom
 from skmtl.tasks import MulticlassTask
 from skmtl.weighting import DynamicWeights, GradNorm, UncertaintyWeights
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(FeatureEncoder, "_get_state"),
-    reason="needs FeatureEncoder._get_state (the encoder branch)",
-)
-
 _FAST = {"max_iter": 2, "batch_size": 64, "device": "cpu", "random_state": 0}
 
 ESTIMATORS = {
