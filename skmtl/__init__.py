@@ -12,6 +12,7 @@ from skmtl._estimators import (
     PLEEstimator,
     SharedBottomEstimator,
 )
+from skmtl._persistence import load
 
 __version__ = "0.1.0"
 
@@ -23,4 +24,5 @@ __all__ = [
     "PLEEstimator",
     "SharedBottomEstimator",
     "__version__",
+    "load",
 ]

@@ -17,7 +17,13 @@ from skmtl._data import InMemoryData, feature_batch
 from skmtl._device import loadable_device, resolve_device, resolve_precision
 from skmtl._encoder import FeatureEncoder
 from skmtl._losses import MultiTaskLoss
-from skmtl._monitor import DivergenceGuard, History, ProgressLog, ValidationMonitor
+from skmtl._monitor import (
+    DivergenceGuard,
+    History,
+    ProgressLog,
+    ValidationMonitor,
+    parse_metric,
+)
 from skmtl._options import make_optimizer, make_scheduler, resolve_class_weight
 from skmtl._targets import as_target_frame
 from skmtl._training import Trainer, predict_logits
@@ -287,6 +293,17 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         """Return the architecture keyword arguments of the network."""
         raise NotImplementedError
 
+    def _validate_params(self):
+        """scikit-learn's parameter checks, then those its constraints cannot say."""
+        super()._validate_params()
+        for name in ("encoder", "loss_weights"):
+            value = getattr(self, name)
+            if isinstance(value, type):
+                raise TypeError(
+                    f"{name} is the class {value.__name__}; pass an instance, "
+                    f"e.g. {name}={value.__name__}()."
+                )
+
     # -- fit ---------------------------------------------------------------------
 
     def fit(self, X, y, sample_weight=None, eval_set=None):
@@ -460,7 +477,12 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         return feature_batch(self.encoder_.encode(frame), self.device_)
 
     def _build_network(self, network_params):
-        """Instantiate the network from the encoder's and tasks' sizes."""
+        """Instantiate the network from the encoder's and tasks' sizes.
+
+        It is built on the CPU, then moved: the CPU's generator draws the
+        initial weights, so the same seed starts from the same weights on any
+        device.
+        """
         return self._network_class(
             self.encoder_.cardinalities_,
             len(self.encoder_.numeric_columns_),
@@ -470,9 +492,9 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             dropout=self.dropout,
             bag_cardinalities=self.encoder_.multi_valued_cardinalities_,
             bag_mode=self.multi_valued_pooling,
-            device=self.device_,
+            device=torch.device("cpu"),
             **network_params,
-        )
+        ).to(self.device_)
 
     def _start_training(self):
         """Create the weighting, optimizer and history that training continues."""
@@ -493,7 +515,9 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         # A check waits for the device: every batch on the CPU, less on others.
         every = 1 if self.device_.type == "cpu" else 50
         callbacks = [DivergenceGuard(self.task_names_, every=every)]
-        if monitor is not None:
+        if monitor is None:  # unused without validation data, but still checked
+            parse_metric(self.validation_metric, self.task_names_)
+        else:
             callbacks.append(monitor)
         scheduler = getattr(self, "_scheduler", None)
         callbacks.append(History(self.history_, self.task_names_, self.weighting_, scheduler))
@@ -647,6 +671,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
                 f"y has {targets.shape[1]} tasks but the model was fitted on "
                 f"{len(self.tasks_)}: {self.task_names_}."
             )
+        targets = self._tasks_by_name(targets)
         scores = {}
         for k, (task, out) in enumerate(self._task_outputs(logits)):
             labelled = targets.iloc[:, k].notna().to_numpy()
@@ -658,6 +683,25 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
                     raise
                 scores[task.name] = float("nan")
         return scores
+
+    def _tasks_by_name(self, targets):
+        """Put named target columns in the order of the tasks.
+
+        Columns named ``task_0``, ``task_1``... (an array's) are taken in
+        order; other names must be the tasks' names, in any order.
+        """
+        names = [str(c) for c in targets.columns]
+        if len(names) < 2 or names == self.task_names_:
+            return targets
+        if names == [f"task_{k}" for k in range(len(names))]:
+            return targets
+        if sorted(names) != sorted(self.task_names_):
+            raise ValueError(
+                f"y has tasks {names} but the model was fitted on "
+                f"{self.task_names_}; name y's columns after the tasks (in any "
+                "order), or pass an array in the tasks' order."
+            )
+        return targets.iloc[:, [names.index(task) for task in self.task_names_]]
 
     def score(self, X, y, sample_weight=None):
         """Return the mean over tasks of each task's score.
@@ -685,7 +729,40 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             raise ValueError("score does not support sample_weight; pass None.")
         return float(np.mean(list(self.score_tasks(X, y).values())))
 
-    # -- pickling ----------------------------------------------------------------
+    # -- persistence -------------------------------------------------------------
+
+    def save(self, path):
+        """Save the fitted model to a file that loads without running code.
+
+        The network's weights go in a `safetensors
+        <https://github.com/huggingface/safetensors>`_ file whose metadata
+        holds, as JSON, the parameters, the encoder's vocabularies and
+        statistics, the tasks, the task-weighting state, the history and the
+        versions of skmtl and torch. :func:`skmtl.load` reads it back without
+        unpickling, so a file from an untrusted source cannot run code. The
+        optimizer's state is not saved: continued training after loading
+        starts a fresh optimizer, as after unpickling.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write (replaced if it exists); ``.safetensors`` is a good
+            extension.
+
+        Raises
+        ------
+        TypeError
+            If a parameter or fitted attribute holds something JSON cannot
+            describe (a function, an object of your own); the message names
+            it. Such a model can still be pickled.
+
+        See Also
+        --------
+        skmtl.load : Read a model saved by this method.
+        """
+        from skmtl._persistence import save_estimator  # avoids an import cycle
+
+        save_estimator(self, path)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -693,10 +770,15 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         # unpickling starts a fresh one.
         state.pop("_optimizer", None)
         state.pop("_scheduler", None)
-        module = state.get("module_")
-        if module is not None and self.device_.type != "cpu":
-            # Pickle a CPU copy so the model loads on machines without a GPU.
-            state["module_"] = copy.deepcopy(module).cpu()
+        if "module_" in state and self.device_.type != "cpu":
+            # Pickle CPU copies of everything that lives on the device, so the
+            # model loads on machines without a GPU. One deepcopy of both keeps
+            # GradNorm's references to the shared layers pointing into the
+            # copied network (pickle then stores those parameters once).
+            module, weighting = copy.deepcopy((self.module_, state.get("weighting_")))
+            state["module_"] = module.cpu()
+            if weighting is not None:
+                state["weighting_"] = weighting._to("cpu")
         return state
 
     def __setstate__(self, state):
@@ -704,6 +786,8 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         if "module_" in state:
             self.device_ = loadable_device(self.device_)
             self.module_.to(self.device_)
+            if state.get("weighting_") is not None:
+                self.weighting_._to(self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

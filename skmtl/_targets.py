@@ -7,6 +7,7 @@ loss-weight matrix here, once, and every loss and metric drops those rows.
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from skmtl._validation import format_names
 from skmtl.tasks import TASK_TYPES, infer_task_type, task_type
@@ -31,6 +32,11 @@ def as_target_frame(Y, n_samples):
         raise ValueError(
             "This estimator requires y to be passed, but the target y is None."
         )
+    if sparse.issparse(Y):
+        raise TypeError(
+            "y is a sparse matrix; skmtl takes dense targets (a DataFrame or an "
+            "array, NaN where a row has no label): convert it with y.toarray()."
+        )
     if isinstance(Y, pd.DataFrame):
         frame, is_1d = Y, False
     elif isinstance(Y, pd.Series):
@@ -49,8 +55,13 @@ def as_target_frame(Y, n_samples):
         raise ValueError(
             f"y has {frame.shape[0]} rows but X has {n_samples}; they must match."
         )
-    if frame.columns.duplicated().any():
-        raise ValueError(f"Y has duplicate task names: {list(frame.columns)}.")
+    # Task names are the columns as strings: 0 and "0" would both be "0".
+    names = pd.Index([str(c) for c in frame.columns])
+    if names.duplicated().any():
+        raise ValueError(
+            f"Y has duplicate task names: {format_names(names[names.duplicated()])} "
+            f"among {list(frame.columns)}."
+        )
     return frame, is_1d
 
 

@@ -5,6 +5,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 __all__ = [
     "ConvergenceWarning",
     "DeviceWarning",
+    "ModelFileError",
     "NotFittedError",
     "TrainingDivergedError",
     "TrainingInterruptedWarning",
@@ -34,4 +35,14 @@ class TrainingInterruptedWarning(UserWarning):
     The ``KeyboardInterrupt`` is raised again after this warning, so a script
     stops; in an interactive session the estimator remains usable with the
     weights of the last completed epoch.
+    """
+
+
+class ModelFileError(ValueError):
+    """A file cannot be loaded as a saved skmtl model.
+
+    Raised by :func:`skmtl.load` for a file that is truncated, was edited or
+    damaged after saving, comes from a newer file format, names a class this
+    installation does not define, or holds weights that do not fit the
+    network its parameters describe. The message says which.
     """

@@ -225,15 +225,21 @@ class _ClassificationTask(Task):
         return cls(name, classes)
 
     def encode(self, labels):
-        values = labels.to_numpy()
-        index = np.clip(np.searchsorted(self.classes, values), 0, len(self.classes) - 1)
-        unknown = self.classes[index] != values
+        return self._class_index(labels.to_numpy()).astype(np.float32)
+
+    def _class_index(self, values):
+        """Index of each label among the classes; an error names unseen ones."""
+        # A hash lookup, unlike a sorted search, also answers for labels of
+        # another type than the classes (the string "1" for the class 1).
+        index = pd.Index(self.classes).get_indexer(values)
+        unknown = index < 0
         if np.any(unknown):
             raise ValueError(
                 f"Task {self.name!r} has labels not seen in fit: "
-                f"{format_names(np.unique(values[unknown]))}."
+                f"{format_names(pd.unique(values[unknown]))}; its classes are "
+                f"{_plain(self.classes.tolist())}."
             )
-        return index.astype(np.float32)
+        return index
 
     def _state_fields(self):
         return {"classes": _plain(self.classes.tolist())}
@@ -278,12 +284,14 @@ class BinaryTask(_ClassificationTask):
         return np.column_stack([1.0 - positive, positive])
 
     def score(self, y_true, outputs):
-        if len(np.unique(y_true)) < 2:
+        # An unseen label would silently count as negative.
+        positive = self._class_index(np.asarray(y_true)) == 1
+        if len(np.unique(positive)) < 2:
             raise ValueError(
                 f"Cannot compute ROC AUC for task {self.name!r}: its labelled rows "
                 "hold only one class."
             )
-        return float(roc_auc_score(y_true == self.classes[1], outputs[:, 0]))
+        return float(roc_auc_score(positive, outputs[:, 0]))
 
 
 class MulticlassTask(_ClassificationTask):
@@ -328,6 +336,7 @@ class MulticlassTask(_ClassificationTask):
 def _numeric_labels(name, labels, kind):
     """Return labels as float64, with an error naming the task if not numbers."""
     values = pd.to_numeric(labels, errors="coerce")
+    _check_not_complex(name, values)
     bad = labels[values.isna()]
     if len(bad):
         raise ValueError(
@@ -377,6 +386,7 @@ class RegressionTask(Task):
         return outputs[:, 0] * self.scale + self.mean
 
     def score(self, y_true, outputs):
+        y_true = _numeric_labels(self.name, pd.Series(y_true), self.kind)
         return float(r2_score(y_true, self.decode(outputs)))
 
     def _state_fields(self):
@@ -431,6 +441,7 @@ class PoissonTask(Task):
         return self.mean * np.exp(outputs[:, 0])
 
     def score(self, y_true, outputs):
+        y_true = _numeric_labels(self.name, pd.Series(y_true), self.kind)
         return float(d2_tweedie_score(y_true, self.decode(outputs), power=1))
 
     def _state_fields(self):
@@ -465,10 +476,30 @@ def task_type(kind):
     )
 
 
+# Values that are not one label each: a user's row of several, or a record.
+_NOT_LABELS = (dict, list, tuple, set, frozenset, np.ndarray)
+
+
+def _check_not_complex(name, values):
+    if values.dtype.kind == "c":
+        raise ValueError(
+            f"Task {name!r} has complex labels; a label is a number, a string or a "
+            "boolean."
+        )
+
+
 def _sorted_classes(name, labels):
     """Sorted unique labels, with an error naming the task if they do not sort."""
     values = labels.to_numpy()
+    _check_not_complex(name, values)
     kinds = {type(v) for v in values} if values.dtype == object else set()
+    not_labels = [k.__name__ for k in kinds if issubclass(k, (*_NOT_LABELS, complex))]
+    if not_labels:
+        raise ValueError(
+            f"Task {name!r} has values that are not single labels "
+            f"({format_names(not_labels)}); a label is a number, a string or a "
+            "boolean."
+        )
     numbers = (bool, int, float, np.number, np.bool_)
     if len(kinds) > 1 and not all(issubclass(k, numbers) for k in kinds):
         raise ValueError(
@@ -498,6 +529,13 @@ def infer_task_type(name, labels):
         return BinaryTask
     # An object column of numbers is read as numbers, as pandas would.
     values = labels.infer_objects()
+    _check_not_complex(name, values)
+    if values.dtype.kind in "mM":
+        raise ValueError(
+            f"Task {name!r} holds dates or durations, which are not labels; convert "
+            "them (to numbers of days, say), or declare task_types={"
+            f"{name!r}: 'multiclass'}} to treat each value as a class."
+        )
     if pd.api.types.is_numeric_dtype(values) and not np.all(
         np.isfinite(values.to_numpy(dtype=np.float64))
     ):

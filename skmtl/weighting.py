@@ -21,6 +21,8 @@ The protocol (subclass :class:`TaskWeighting`, or pass any object with a
 """
 
 import copy
+import inspect
+from numbers import Real
 
 import numpy as np
 import torch
@@ -61,6 +63,58 @@ class TaskWeighting:
             method = cls.__dict__.get(name)
             if method is not None and not method.__doc__:
                 method.__doc__ = getattr(TaskWeighting, name).__doc__
+
+    def __repr__(self):
+        try:
+            params = self._init_params()
+        except TypeError:
+            return super().__repr__()
+        args = ", ".join(f"{name}={value!r}" for name, value in params.items())
+        return f"{type(self).__name__}({args})"
+
+    # -- persistence: what skmtl.load, pickling and device moves need --------------
+
+    def _init_params(self):
+        """Return the ``__init__`` arguments, read from attributes of the same name."""
+        if type(self).__init__ is object.__init__:
+            return {}
+        params = {}
+        signature = inspect.signature(type(self).__init__)
+        for name, parameter in list(signature.parameters.items())[1:]:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            if not hasattr(self, name):
+                raise TypeError(
+                    f"{type(self).__name__} does not keep its __init__ argument "
+                    f"{name!r} as an attribute of that name, so it cannot be saved."
+                )
+            params[name] = getattr(self, name)
+        return params
+
+    def _get_state(self):
+        """Return the fitted state: every attribute but references to the network.
+
+        Lists of the network's parameters (GradNorm's shared layers) are left
+        out: ``setup`` gives them back when the model is rebuilt.
+        """
+        return {k: v for k, v in vars(self).items() if not _is_parameter_list(v)}
+
+    def _set_state(self, state, device):
+        """Restore what ``_get_state`` gave after ``setup``, tensors on ``device``."""
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor):
+                current = getattr(self, name, None)
+                grad = isinstance(current, torch.Tensor) and current.requires_grad
+                value = _moved(value, device, grad)
+            setattr(self, name, value)
+
+    def _to(self, device):
+        """Move the strategy's own tensors to ``device`` and return it.
+
+        The network's parameters it refers to move with the network.
+        """
+        _move_attributes(self, device)
+        return self
 
     def setup(self, n_tasks, shared_parameters):
         """Prepare for a fit of ``n_tasks`` tasks.
@@ -118,9 +172,24 @@ class TaskWeighting:
         return [float(w) for w in self._current]
 
 
+def _check_non_negative(value, name):
+    """Raise unless ``value`` is a finite number >= 0."""
+    if not (isinstance(value, Real) and np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
 def _per_task(values, n_tasks, name):
     """Expand a scalar or a sequence to one float per task."""
-    values = np.broadcast_to(np.asarray(values, dtype=float), (n_tasks,)).copy()
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, got {values!r}.") from None
+    if array.ndim > 1 or (array.ndim == 1 and len(array) != n_tasks):
+        raise ValueError(
+            f"{name} has {array.size} entries but y has {n_tasks} tasks; give one "
+            "number per task, or one for all."
+        )
+    values = np.broadcast_to(array, (n_tasks,)).copy()
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise ValueError(f"{name} must be finite and >= 0, got {values.tolist()}.")
     return values
@@ -146,6 +215,10 @@ class StaticWeights(TaskWeighting):
 
     def __init__(self, weights=1.0):
         self.weights_init = weights
+
+    def _init_params(self):
+        # ``weights`` is the method returning the current weights.
+        return {"weights": self.weights_init}
 
     def setup(self, n_tasks, shared_parameters):
         if np.ndim(self.weights_init) and len(self.weights_init) != n_tasks:
@@ -185,8 +258,9 @@ class DynamicWeights(TaskWeighting):
         self.decay = decay
 
     def setup(self, n_tasks, shared_parameters):
-        self._initial = torch.tensor(_per_task(self.initial, n_tasks, "initial"))
-        self._decay = torch.tensor(_per_task(self.decay, n_tasks, "decay"))
+        initial = _per_task(self.initial, n_tasks, "DynamicWeights' initial")
+        decay = _per_task(self.decay, n_tasks, "DynamicWeights' decay")
+        self._initial, self._decay = torch.tensor(initial), torch.tensor(decay)
         self._current = self._initial.float()
 
     def end_epoch(self, epoch):
@@ -281,6 +355,9 @@ class GradNorm(TaskWeighting):
         self.learning_rate = learning_rate
 
     def setup(self, n_tasks, shared_parameters):
+        _check_non_negative(self.alpha, "GradNorm's alpha")
+        # learning_rate=0 measures the norms without adapting the weights.
+        _check_non_negative(self.learning_rate, "GradNorm's learning_rate")
         self._shared = [p for p in shared_parameters if p.requires_grad]
         if not self._shared:
             raise ValueError("GradNorm needs a network with shared parameters.")
@@ -360,6 +437,11 @@ class _UserWeighting(TaskWeighting):
             return [float(w) for w in self.strategy.weights()]
         return super().weights()
 
+    def _to(self, device):
+        if hasattr(self.strategy, "__dict__"):
+            _move_attributes(self.strategy, device)
+        return super()._to(device)
+
 
 def resolve_weighting(loss_weights, task_names):
     """Turn the ``loss_weights`` parameter into a fresh strategy object.
@@ -392,3 +474,30 @@ def resolve_weighting(loss_weights, task_names):
     if isinstance(loss_weights, TaskWeighting):
         return copy.deepcopy(loss_weights)
     return _UserWeighting(copy.deepcopy(loss_weights))
+
+
+# -- helpers of TaskWeighting's persistence methods --------------------------------
+
+
+def _is_parameter_list(value):
+    """Whether ``value`` is a list of parameters (references into the network)."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, torch.nn.Parameter) for v in value)
+    )
+
+
+def _moved(tensor, device, requires_grad):
+    """A leaf copy of ``tensor`` on ``device`` (learnable when ``requires_grad``)."""
+    moved = tensor.detach().to(device)
+    if isinstance(tensor, torch.nn.Parameter):
+        return torch.nn.Parameter(moved, requires_grad=requires_grad)
+    return moved.requires_grad_(requires_grad)
+
+
+def _move_attributes(obj, device):
+    """Move every tensor held directly as an attribute of ``obj`` to ``device``."""
+    for name, value in vars(obj).items():
+        if isinstance(value, torch.Tensor) and value.device != torch.device(device):
+            setattr(obj, name, _moved(value, device, value.requires_grad))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import census_home
 
 from skmtl import datasets
 from skmtl.datasets import (
@@ -37,21 +38,9 @@ COLLEGE = {
 SAMPLE_CSV = Path(datasets.__file__).parent / "data" / "census_income_sample.csv.gz"
 
 
-def _real_data_home():
-    env = os.environ.get("SKMTL_DATA")
-    home = Path(env) if env else Path(__file__).parents[2] / "shared/data/census-income"
-    for folder in (home, home / "census-income"):
-        if all(
-            (folder / f"{name}.gz").is_file() or (folder / name).is_file()
-            for name in ("census-income.data", "census-income.test")
-        ):
-            return folder
-    pytest.skip(f"census-income files not found in {home}; set SKMTL_DATA")
-
-
 @pytest.fixture(scope="module")
 def real_home():
-    return _real_data_home()
+    return census_home()
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _baselines import (
+    assert_beats_baselines,
+    best_single_feature_auc,
+    logistic_regression_auc,
+)
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -44,12 +50,21 @@ ESTIMATORS = {
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_each_estimator_learns_both_tasks(name, two_task_data):
+    """Well above the best single column (AUC 0.83 and 0.82), near a linear model.
+
+    Both tasks' true logits are linear in one-hot city and a number, so a
+    logistic regression on one-hot and scaled columns is close to the best
+    possible AUC here (0.996 and 0.980).
+    """
     X_train, Y_train, X_test, Y_test = two_task_data
     est = clone(ESTIMATORS[name]).fit(X_train, Y_train)
     probas = est.predict_proba(X_test)
     for k, task in enumerate(Y_test.columns):
         auc = roc_auc_score(Y_test[task], probas[k][:, 1])
-        assert auc >= 0.85, f"{name}: AUC {auc:.3f} on {task}"
+        assert_beats_baselines(
+            auc, X_train, Y_train[task], X_test, Y_test[task],
+            margin=0.1, slack=0.03, label=f"{name} {task}",
+        )  # fmt: skip
     # The estimator's own score is the mean of the same AUCs.
     expected = np.mean(
         [roc_auc_score(Y_test[t], probas[k][:, 1]) for k, t in enumerate(Y_test.columns)]
@@ -59,42 +74,70 @@ def test_each_estimator_learns_both_tasks(name, two_task_data):
 
 def test_mixed_task_types_train_together(mixed_task_data):
     X, Y = mixed_task_data
-    est = clone(ESTIMATORS["mmoe"]).set_params(max_iter=20).fit(X.iloc[:900], Y.iloc[:900])
+    train, test = slice(0, 900), slice(900, None)
+    est = clone(ESTIMATORS["mmoe"]).set_params(max_iter=20).fit(X[train], Y[train])
     assert est.task_types_ == ["binary", "multiclass", "regression"]
     assert list(est.classes_[0]) == ["no", "yes"]
     assert list(est.classes_[1]) == ["hi", "lo", "mid"]
     assert est.classes_[2] is None
-    scores = est.score_tasks(X.iloc[900:], Y.iloc[900:])
-    assert scores["converted"] > 0.9  # ROC AUC
-    assert scores["segment"] > 0.8  # accuracy; chance is about 1/3
-    assert scores["spend"] > 0.8  # R²
-    pred = est.predict(X.iloc[900:])
+    scores = est.score_tasks(X[test], Y[test])
+    converted = (Y.converted == "yes").astype(int)
+    assert_beats_baselines(
+        scores["converted"], X[train], converted[train], X[test], converted[test],
+        margin=0.1, slack=0.02, label="converted",
+    )  # fmt: skip
+    # Accuracy: the majority class is right for about a third of the rows.
+    majority = (Y.segment[test] == Y.segment[train].mode()[0]).mean()
+    assert scores["segment"] > majority + 0.5
+    # R²: the best one-column linear fit explains 0.72 of spend, both columns 0.999.
+    numbers = ["x1", "x2"]
+    linear = LinearRegression().fit(X[numbers][train], Y.spend[train])
+    single = max(
+        LinearRegression().fit(X[[c]][train], Y.spend[train]).score(X[[c]][test], Y.spend[test])
+        for c in numbers
+    )
+    assert single + 0.2 < scores["spend"]
+    assert scores["spend"] > linear.score(X[numbers][test], Y.spend[test]) - 0.05
+    pred = est.predict(X[test])
     assert pred.shape == (300, 3)
     assert set(pred[:, 0]) <= {"no", "yes"}
-    proba = est.predict_proba(X.iloc[900:])
+    proba = est.predict_proba(X[test])
     assert proba[0].shape == (300, 2) and proba[1].shape == (300, 3)
     assert proba[2] is None
     np.testing.assert_allclose(proba[1].sum(axis=1), 1.0, rtol=1e-6)
 
 
-def test_masked_labels_do_not_change_the_model(two_task_data):
-    """Whatever the masked rows' labels were before masking, the fit is the same."""
+def test_masked_labels_train_as_zero_weight_labels(two_task_data):
+    """A NaN label trains exactly like a label whose loss weight is zero.
+
+    ``sample_weight`` weighs a row in every task, so the zero weight for one
+    task comes from ``class_weight``: ``clicked`` gets a third label, 2, on a
+    few rows of every fit, with class weight 0. The masked fit leaves
+    ``clicked`` NaN on a quarter of the rows; the reference fit gives those
+    rows label 2 instead. If the masked rows reached the loss (a NaN encoded
+    as class 0 with weight 1, or a NaN in the sum), the two would differ.
+    """
     X, Y, X_test, _ = two_task_data
-    outside = np.arange(len(Y)) % 4 == 0
-    Y1 = Y.astype(float)
-    Y2 = Y.astype(float)
-    Y2.loc[outside, "clicked"] = 1 - Y2.loc[outside, "clicked"]
-    for frame in (Y1, Y2):
-        frame.loc[outside, "clicked"] = np.nan
-    est = clone(ESTIMATORS["ple"]).set_params(max_iter=2)
-    before = est.fit(X, Y1).predict_proba(X_test)
-    np.testing.assert_array_equal(before[0], clone(est).fit(X, Y2).predict_proba(X_test)[0])
-    assert est.history_[0]["train_loss_per_task"].keys() == {"clicked", "bought"}
-    # The comparison is sensitive: flipping labelled rows does change the model.
-    changed = Y1.copy()
-    changed.loc[~outside, "clicked"] = 1 - changed.loc[~outside, "clicked"]
-    after = clone(est).fit(X, changed).predict_proba(X_test)
-    assert not np.array_equal(before[0], after[0])
+    rows = np.arange(len(Y))
+    clicked = Y.clicked.where(rows % 10 != 0, 2).astype(float)  # label 2 in every fit
+    outside = rows % 4 == 1  # never a multiple of 10: label 0 or 1 before masking
+    est = clone(ESTIMATORS["mmoe"]).set_params(
+        max_iter=2, class_weight={"clicked": {2: 0.0}}
+    )
+
+    def fit(outside_labels):
+        labels = clicked.copy()
+        labels[outside] = outside_labels
+        return clone(est).fit(X, Y.assign(clicked=labels)).predict_proba(X_test)
+
+    masked = fit(np.nan)
+    zero_weight = fit(2.0)
+    for a, b in zip(masked, zero_weight):
+        np.testing.assert_array_equal(a, b)
+    # Sensitivity: the same rows trained on with real labels change the model.
+    flipped = fit(1 - Y.clicked[outside])
+    assert not np.array_equal(masked[0], flipped[0])
+    assert not np.array_equal(masked[1], flipped[1])  # through the shared experts
 
 
 def test_zero_sample_weight_rows_are_ignored(two_task_data):
@@ -122,9 +165,14 @@ def test_numpy_input_and_two_dimensional_targets():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(600, 5))
     Y = np.column_stack([(X[:, 0] > 0), (X[:, 1] + X[:, 2] > 0)]).astype(int)
-    est = clone(ESTIMATORS["mmoe"]).fit(X[:400], Y[:400])
+    est = clone(ESTIMATORS["mmoe"]).set_params(max_iter=20).fit(X[:400], Y[:400])
     assert est.task_names_ == ["task_0", "task_1"]
-    assert est.score(X[400:], Y[400:]) > 0.9
+    scores = est.score_tasks(X[400:], Y[400:])
+    frame = pd.DataFrame(X)
+    for k, task in enumerate(est.task_names_):
+        # Linear tasks: logistic regression is all but perfect (AUC >= 0.999).
+        logistic = logistic_regression_auc(frame[:400], Y[:400, k], frame[400:], Y[400:, k])
+        assert scores[task] > logistic - 0.02, (task, scores[task], logistic)
 
 
 def test_same_random_state_gives_identical_predictions(two_task_data):
@@ -160,7 +208,10 @@ def test_loss_weights_zero_leaves_a_task_untrained(two_task_data):
     X, Y, X_test, Y_test = two_task_data
     est = clone(ESTIMATORS["shared_bottom"]).set_params(loss_weights={"bought": 0.0}).fit(X, Y)
     scores = est.score_tasks(X_test, Y_test)
-    assert scores["clicked"] > 0.85
+    assert_beats_baselines(
+        scores["clicked"], X, Y.clicked, X_test, Y_test.clicked,
+        margin=0.1, slack=0.03, label="clicked",
+    )  # fmt: skip
     assert scores["bought"] < 0.75  # its tower never got a gradient
     with pytest.raises(ValueError, match=re.escape("'nope'")):
         clone(est).set_params(loss_weights={"nope": 1.0}).fit(X, Y)
@@ -190,12 +241,31 @@ def test_model_pickled_from_a_gpu_loads_on_cpu_with_a_warning(tmp_path, two_task
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_fit_predicts_like_cpu_fit(two_task_data):
-    X, Y, X_test, Y_test = two_task_data
-    est = clone(ESTIMATORS["mmoe"]).set_params(device="cuda").fit(X, Y)
-    assert est.device_.type == "cuda"
-    assert next(est.module_.parameters()).is_cuda
-    assert est.score(X_test, Y_test) > 0.85
+@pytest.mark.parametrize("loss_weights", [None, "uncertainty", "gradnorm"])
+def test_cuda_fit_predicts_like_cpu_fit(loss_weights, two_task_data):
+    """The same seed trains the same model on CUDA as on the CPU, up to rounding.
+
+    Both fits start from the same weights (drawn on the CPU) and see the same
+    batches in the same order; only the kernels differ, summing float32
+    products in another order (about 1e-7 relative per operation). Over two
+    epochs of Adam that moves the probabilities by far less than the 1e-3
+    allowed, while another seed moves them by more than 1e-2 (checked below).
+    Dropout stays 0: its masks come from each device's own generator.
+    """
+    X, Y, X_test, _ = two_task_data
+    est = clone(ESTIMATORS["mmoe"]).set_params(max_iter=2, loss_weights=loss_weights)
+    cpu = est.fit(X, Y).predict_proba(X_test)
+    gpu_est = clone(est).set_params(device="cuda").fit(X, Y)
+    assert gpu_est.device_.type == "cuda"
+    assert next(gpu_est.module_.parameters()).is_cuda
+    gpu = gpu_est.predict_proba(X_test)
+    for on_cpu, on_gpu in zip(cpu, gpu):
+        np.testing.assert_allclose(on_gpu, on_cpu, rtol=0, atol=1e-3)
+    other_seed = clone(est).set_params(random_state=1).fit(X, Y).predict_proba(X_test)
+    assert np.abs(other_seed[0] - cpu[0]).max() > 1e-2
+    np.testing.assert_allclose(
+        gpu_est.weighting_.weights(), est.weighting_.weights(), rtol=0, atol=1e-3
+    )
 
 
 def test_device_auto_resolves_and_cuda_without_gpu_is_an_error(two_task_data):
@@ -227,14 +297,21 @@ def test_pipeline_gridsearch_and_cross_val_score(two_task_data):
         pipe, {"mmoeclassifierregressor__n_experts": [2, 4]}, cv=3, n_jobs=2
     ).fit(X, Y)
     assert search.best_params_["mmoeclassifierregressor__n_experts"] in (2, 4)
-    assert search.score(X_test, Y_test) > 0.85
+    # Five epochs: short of a linear model, but well past any single column.
+    singles = [best_single_feature_auc(X, Y[t], X_test, Y_test[t])[1] for t in Y]
+    assert search.score(X_test, Y_test) > np.mean(singles) + 0.05
     by_task = make_task_scorer("bought")(search.best_estimator_, X_test, Y_test)
     assert by_task == search.best_estimator_[-1].score_tasks(
         search.best_estimator_[:-1].transform(X_test), Y_test
     )["bought"]
     est = clone(ESTIMATORS["mmoe"])
-    scores = cross_val_score(est, X, Y, cv=3, scoring=make_task_scorer("bought"))
-    assert scores.shape == (3,) and scores.min() > 0.8
+    folds = KFold(3)
+    scores = cross_val_score(est, X, Y, cv=folds, scoring=make_task_scorer("bought"))
+    singles = [
+        best_single_feature_auc(X.iloc[a], Y.bought.iloc[a], X.iloc[b], Y.bought.iloc[b])[1]
+        for a, b in folds.split(X)
+    ]
+    assert scores.shape == (3,) and np.all(scores > np.add(singles, 0.05))
 
 
 def test_gridsearch_over_n_experts_on_a_dataframe(two_task_data):

@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _baselines import assert_beats_baselines
+
+from skmtl.datasets import load_census_income_sample
 
 pytest.importorskip("matplotlib")
 torch = pytest.importorskip("torch")
@@ -62,10 +65,28 @@ def test_example_runs(script, tmp_path, monkeypatch):
 
 
 def test_readme_quickstart_prints_auc_for_both_models(capsys, monkeypatch):
+    """Both models clear the simple baselines on the same sample rows.
+
+    On the sample, logistic regression on one-hot and scaled columns reaches
+    AUC 0.923 (income) and 0.992 (never married); the best single column
+    reaches 0.857 (det_occ_code) and 0.982 (det_hh_fam_stat, which all but
+    says whether someone was ever married), so never-married leaves a small
+    margin.
+    """
     monkeypatch.setattr(sys, "argv", ["quickstart.py"])
     runpy.run_path(str(EXAMPLES / "quickstart.py"), run_name="__main__")
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line.split()[-2:] for line in out.splitlines() if line.startswith(("MMoE", "Shared-Bottom"))}
+    rows = {
+        line.split()[0]: line.split()[-2:]
+        for line in out.splitlines()
+        if line.startswith(("MMoE", "Shared-Bottom"))
+    }
     assert set(rows) == {"MMoE", "Shared-Bottom"}
-    for aucs in rows.values():  # income and never-married test AUC on the sample
-        assert 0.85 < float(aucs[0]) <= 1 and 0.95 < float(aucs[1]) <= 1
+    sample = load_census_income_sample()
+    train, test = sample.train, sample.test
+    for name, aucs in rows.items():
+        for task, auc in zip(train.target_names, aucs):
+            assert_beats_baselines(
+                float(auc), train.data, train.target[task], test.data, test.target[task],
+                margin=0.005, slack=0.01, label=f"{name} {task}",
+            )  # fmt: skip
