@@ -1,4 +1,4 @@
-"""Hand-written PyTorch MMoE and PLE: the lower bound for skmtl's overhead.
+"""Hand-written PyTorch MMoE, PLE, DCN and Shared-Bottom: skmtl's lower bound.
 
 No estimator, no DataLoader, no validation: pre-built tensors, index slicing of
 a random permutation, Adam and a summed per-task BCE-with-logits. Experts,
@@ -11,9 +11,12 @@ References
 .. [1] Ma et al., "Modeling Task Relationships in Multi-task Learning with
    Multi-gate Mixture-of-Experts", KDD 2018.
 .. [2] Tang et al., "Progressive Layered Extraction (PLE)", RecSys 2020.
+.. [3] Wang et al., "DCN V2: Improved Deep & Cross Network", WWW 2021.
+.. [4] Caruana, "Multitask Learning", Machine Learning 28, 1997.
 """
 
 import time
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -216,7 +219,72 @@ class BarePLE(nn.Module):
         return self.towers(h)  # (B, T)
 
 
-MODELS = {"mmoe": BareMMoE, "ple": BarePLE}
+class SharedTowers(nn.Module):
+    """Per-task towers over one shared input: hidden layers as one Linear(h, T*t)."""
+
+    def __init__(self, n_tasks, n_in, tower_size=32):
+        super().__init__()
+        self.shape = (n_tasks, tower_size)
+        self.hidden = nn.Linear(n_in, n_tasks * tower_size)
+        self.out = GroupedLinear(n_tasks, tower_size, 1)
+
+    def forward(self, x):  # x: (B, h)
+        hidden = F.relu(self.hidden(x)).view(-1, *self.shape)  # (B, T, t)
+        return self.out(hidden).squeeze(-1)  # (B, T) logits
+
+
+class BareDCN(nn.Module):
+    """DCN-v2 [3]_: 3 matrix cross layers beside an MLP (128, 64), then towers.
+
+    Parameters as :class:`BareMMoE`'s, with ``n_cross_layers`` (3) and
+    ``deep_sizes`` ((128, 64)) for the experts.
+    """
+
+    def __init__(self, cardinalities, n_dense, n_tasks=2, n_cross_layers=3,
+                 deep_sizes=(128, 64), tower_size=32, embedding_dim=8):  # fmt: skip
+        super().__init__()
+        self.inputs = Inputs(cardinalities, n_dense, embedding_dim)
+        d_in = self.inputs.n_out
+        self.cross = nn.ModuleList(nn.Linear(d_in, d_in) for _ in range(n_cross_layers))
+        widths = (d_in, *deep_sizes)
+        self.deep = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(widths))
+        self.towers = SharedTowers(n_tasks, d_in + widths[-1], tower_size)
+
+    def forward(self, codes, dense):
+        x0 = self.inputs(codes, dense)  # (B, d_in)
+        x = x0
+        for layer in self.cross:
+            x = torch.addcmul(x, x0, layer(x))  # x0 * (W x + b) + x
+        h = x0
+        for layer in self.deep:
+            h = F.relu(layer(h))
+        return self.towers(torch.cat([x, h], dim=1))  # (B, T)
+
+
+class BareSharedBottom(nn.Module):
+    """Shared-Bottom [4]_: one Linear(d_in, 128) + ReLU for all tasks, then towers.
+
+    Parameters as :class:`BareMMoE`'s, with ``bottom_size`` (128) for the experts.
+    """
+
+    def __init__(self, cardinalities, n_dense, n_tasks=2, bottom_size=128,
+                 tower_size=32, embedding_dim=8):  # fmt: skip
+        super().__init__()
+        self.inputs = Inputs(cardinalities, n_dense, embedding_dim)
+        self.bottom = nn.Linear(self.inputs.n_out, bottom_size)
+        self.towers = SharedTowers(n_tasks, bottom_size, tower_size)
+
+    def forward(self, codes, dense):
+        x = self.inputs(codes, dense)  # (B, d_in)
+        return self.towers(F.relu(self.bottom(x)))  # (B, T)
+
+
+MODELS = {
+    "mmoe": BareMMoE,
+    "ple": BarePLE,
+    "dcn": BareDCN,
+    "shared_bottom": BareSharedBottom,
+}
 
 
 def build(name, encoded, seed=0, n_experts=8):
@@ -224,7 +292,7 @@ def build(name, encoded, seed=0, n_experts=8):
 
     Parameters
     ----------
-    name : {"mmoe", "ple"}
+    name : {"mmoe", "ple", "dcn", "shared_bottom"}
         Architecture.
     encoded : benchmarks._data.Encoded
         Supplies the cardinalities, dense width and task count.

@@ -150,22 +150,26 @@ def bare_run(ctx, model_name, batch_size, encode, n_experts=8):
 LABELS = {"mmoe": "MMoE", "ple": "PLE", "dcn": "DCN", "shared_bottom": "Shared-Bottom"}
 
 
+# Model and batch size of every bare, skmtl and paired measurement.
+CONFIGS = [("mmoe", 1024), ("mmoe", 256), ("ple", 1024), ("ple", 256),
+                ("dcn", 1024), ("shared_bottom", 1024)]  # fmt: skip
+
+
 @register("bare")
 def measure_bare(ctx):
-    """Bare MMoE and PLE epoch seconds at batch 1024 and 256, and fit at 1024."""
+    """Bare epoch seconds for each of CONFIGS, and the fit at batch 1024."""
     out = []
-    for model_name in ("mmoe", "ple"):
-        for bs in (1024, 256):
-            warm, vals, totals = bare_run(ctx, model_name, bs, encode=bs == 1024)
-            label = LABELS[model_name]
-            name = f"bare_{model_name}_epoch_bs{bs}"
-            what = f"bare {label} train epoch, batch {bs}"
-            out.append(record(name, what, vals, warmup=warm, baseline=name))
-            if bs == 1024:
-                name = f"bare_{model_name}_fit_bs1024"
-                what = (f"bare {label}: pandas pre-encoding + "
-                        f"{1 + ctx.args.epochs} epochs, batch 1024")  # fmt: skip
-                out.append(record(name, what, totals, baseline=name))
+    for model_name, bs in CONFIGS:
+        warm, vals, totals = bare_run(ctx, model_name, bs, encode=bs == 1024)
+        label = LABELS[model_name]
+        name = f"bare_{model_name}_epoch_bs{bs}"
+        what = f"bare {label} train epoch, batch {bs}"
+        out.append(record(name, what, vals, warmup=warm, baseline=name))
+        if bs == 1024:
+            name = f"bare_{model_name}_fit_bs1024"
+            what = (f"bare {label}: pandas pre-encoding + "
+                    f"{1 + ctx.args.epochs} epochs, batch 1024")  # fmt: skip
+            out.append(record(name, what, totals, baseline=name))
     return out
 
 
@@ -464,7 +468,7 @@ def n_parameters(module):
 def skmtl_run(ctx, model_name, batch_size, n_experts=8):
     """Time ``--repeats`` skmtl fits of ``1 + --epochs`` epochs on the raw frame.
 
-    Checks that MMoE and PLE have the bare reference's parameter count.
+    Checks that the network has the bare reference's parameter count.
 
     Returns
     -------
@@ -496,9 +500,7 @@ def skmtl_run(ctx, model_name, batch_size, n_experts=8):
 def measure_skmtl(ctx):
     """skmtl MMoE, PLE (batch 1024 and 256), DCN, Shared-Bottom (1024): fit."""
     out = []
-    configs = [("mmoe", 1024), ("mmoe", 256), ("ple", 1024), ("ple", 256),
-               ("dcn", 1024), ("shared_bottom", 1024)]  # fmt: skip
-    for model_name, bs in configs:
+    for model_name, bs in CONFIGS:
         firsts, epochs, totals, setups, est = skmtl_run(ctx, model_name, bs)
         if (model_name, bs) == ("mmoe", 1024):
             ctx._cache["skmtl_mmoe"] = est
@@ -530,16 +532,15 @@ def measure_paired(ctx):
     out = []
     one = argparse.Namespace(**{**vars(ctx.args), "repeats": 1})
     single = Context(one, ctx.X, ctx.Y, ctx.source, ctx._cache)
-    for model_name in ("mmoe", "ple"):
-        for bs in (1024, 256):
-            ratios, bare_s, skmtl_s = [], [], []
-            for _ in range(ctx.args.repeats):
-                bare_s += bare_run(single, model_name, bs, encode=False)[1]
-                skmtl_s += skmtl_run(single, model_name, bs)[1]
-                ratios.append(skmtl_s[-1] / bare_s[-1])
-            what = f"skmtl / bare {LABELS[model_name]} epoch, batch {bs}, interleaved"
-            out.append(record(f"paired_{model_name}_bs{bs}", what, ratios, unit="x",
-                              bare_epoch_s=bare_s, skmtl_epoch_s=skmtl_s))  # fmt: skip
+    for model_name, bs in CONFIGS:
+        ratios, bare_s, skmtl_s = [], [], []
+        for _ in range(ctx.args.repeats):
+            bare_s += bare_run(single, model_name, bs, encode=False)[1]
+            skmtl_s += skmtl_run(single, model_name, bs)[1]
+            ratios.append(skmtl_s[-1] / bare_s[-1])
+        what = f"skmtl / bare {LABELS[model_name]} epoch, batch {bs}, interleaved"
+        out.append(record(f"paired_{model_name}_bs{bs}", what, ratios, unit="x",
+                          bare_epoch_s=bare_s, skmtl_epoch_s=skmtl_s))  # fmt: skip
     return out
 
 

@@ -7,6 +7,7 @@ from skmtl.nn import (
     DCN,
     PLE,
     CrossNetwork,
+    ExtractionLevel,
     FeatureBatch,
     MMoE,
     SharedBottom,
@@ -76,12 +77,79 @@ def test_ple_gates_select_own_and_shared_experts():
     net = PLE([], 5, [1, 1], n_levels=2, n_shared_experts=1, n_task_experts=2)
     batch = FeatureBatch.from_arrays(torch.zeros(3, 0, dtype=torch.long), torch.randn(3, 5))
     levels = net.gate_distributions(batch)
-    (task_gates, shared_gate), (last_task_gates, last_shared) = levels
+    (task_gates, shared_gate), (_, last_shared) = levels
     assert task_gates.shape == (2, 3, 3)  # 2 own + 1 shared expert per task
     assert shared_gate.shape == (3, 5)  # all 2 * 2 + 1 experts
     assert last_shared is None  # no shared gate on the last level
-    # Task 0 mixes experts 0, 1 (its own) and 4 (shared).
-    assert net.levels[0].selected.tolist() == [[0, 1, 4], [2, 3, 4]]
+    # Task 0 mixes experts 0, 1 (its own) and 4 (shared), task 1 experts 2, 3, 4.
+    placement = net.levels[0].placement
+    assert placement.argmax(-1).tolist() == [[0, 1, 4], [2, 3, 4]]
+    assert placement.sum(-1).eq(1).all() and placement.sum().item() == 6
+
+
+def _reference_level(level, inputs):
+    """An extraction level written out: one expert, one gate at a time, by index."""
+    n_tasks, n_own = level.n_tasks, level.n_task_experts
+    groups = [inputs] * (n_tasks + 1) if inputs.dim() == 2 else list(inputs)
+    group_of = [k for k in range(n_tasks) for _ in range(n_own)]
+    group_of += [n_tasks] * level.n_shared_experts
+    experts = []
+    for e, group in enumerate(group_of):
+        h = groups[group]
+        for layer in level.experts.layers:
+            h = torch.relu(h @ layer.weight[e] + layer.bias[e])
+        experts.append(h)
+    outputs, task_gates = [], []
+    for k in range(n_tasks):
+        logits = groups[k] @ level.task_gates.weight[k] + level.task_gates.bias[k]
+        gate = torch.softmax(logits, dim=-1)
+        chosen = experts[k * n_own : (k + 1) * n_own] + experts[n_tasks * n_own :]
+        outputs.append(sum(gate[:, [j]] * h for j, h in enumerate(chosen)))
+        task_gates.append(gate)
+    shared_gate = None
+    if level.shared_gate is not None:
+        shared_gate = torch.softmax(level.shared_gate(groups[-1]), dim=-1)
+        outputs.append(sum(shared_gate[:, [e]] * h for e, h in enumerate(experts)))
+    return torch.stack(outputs), torch.stack(task_gates), shared_gate
+
+
+@pytest.mark.parametrize(
+    "n_tasks, n_shared, n_own, sizes, last, grouped",
+    [
+        (2, 2, 2, (8,), False, False),  # first level: one input for all groups
+        (2, 2, 2, (8,), True, True),  # a later, last level
+        (3, 1, 3, (6, 5), False, True),  # two expert layers, more own than shared
+        (2, 0, 2, (4,), False, True),  # no shared expert (the shared gate remains)
+        (3, 2, 0, (4,), True, False),  # no task-specific expert
+    ],
+)
+def test_extraction_level_matches_a_written_out_reference(
+    n_tasks, n_shared, n_own, sizes, last, grouped
+):
+    torch.manual_seed(0)
+    level = ExtractionLevel(n_tasks, 7, n_shared, n_own, sizes, last=last)
+    shape = (n_tasks + 1, 9, 7) if grouped else (9, 7)
+    inputs = torch.randn(shape, requires_grad=True)
+    out = level(inputs)
+    expected, task_gates, shared_gate = _reference_level(level, inputs)
+    torch.testing.assert_close(out, expected)
+    got_task_gates, got_shared_gate = level.gate_weights(inputs)
+    torch.testing.assert_close(got_task_gates, task_gates)
+    assert (got_shared_gate is None) == last
+    if not last:
+        torch.testing.assert_close(got_shared_gate, shared_gate)
+    # Same gradients for every parameter and the input.
+    weights = torch.randn_like(out)
+    wrt = [inputs, *level.parameters()]
+    grads = torch.autograd.grad((out * weights).sum(), wrt)
+    wanted = torch.autograd.grad((expected * weights).sum(), wrt, allow_unused=True)
+    for got, want in zip(grads, wanted):
+        torch.testing.assert_close(got, torch.zeros_like(got) if want is None else want)
+
+
+def test_extraction_level_needs_an_expert_layer():
+    with pytest.raises(ValueError, match="expert_hidden_sizes must have at least one"):
+        ExtractionLevel(2, 7, 1, 1, (), last=True)
 
 
 def test_stacked_linear_matches_separate_linear_layers():
