@@ -12,11 +12,15 @@ from skmtl import ESMMEstimator
 from skmtl.datasets import load_ali_ccp
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ali-ccp-sample"
-CATEGORICAL = (
-    "101 121 122 124 125 126 127 128 129 205 206 207 210 216 508 509 702 853 301 "
-    "109_14 110_14 127_14 150_14"
-).split()
-NUMERIC = [f"D{f}" for f in "109_14 110_14 127_14 150_14 508 509 702 853".split()]
+CATEGORICAL = [
+    "101", "121", "122", "124", "125", "126", "127", "128", "129", "205", "206",
+    "207", "210", "216", "508", "509", "702", "853", "301", "109_14", "110_14",
+    "127_14", "150_14",
+]  # fmt: skip
+NUMERIC = [
+    f"D{f}"
+    for f in ["109_14", "110_14", "127_14", "150_14", "508", "509", "702", "853"]
+]
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +89,14 @@ def _write_raw(folder, split="train"):
     ]
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"common_features_{split}.csv", "w", encoding="utf-8") as f:
-        for key, items in common:
-            f.write(f"{key},{len(items)},{_features(items)}\n")
+        f.writelines(
+            f"{key},{len(items)},{_features(items)}\n" for key, items in common
+        )
     with open(folder / f"sample_skeleton_{split}.csv", "w", encoding="utf-8") as f:
-        for sid, click, buy, key, items in skeleton:
-            f.write(f"{sid},{click},{buy},{key},{len(items)},{_features(items)}\n")
+        f.writelines(
+            f"{sid},{click},{buy},{key},{len(items)},{_features(items)}\n"
+            for sid, click, buy, key, items in skeleton
+        )
 
 
 def test_raw_files_are_joined_with_their_common_features(tmp_path):
