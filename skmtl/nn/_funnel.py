@@ -61,15 +61,33 @@ def joint_logits(conditional):
     return log_reach - log_not_reach
 
 
-def _check_binary_stages(output_sizes):
-    if any(size != 1 for size in output_sizes):
-        raise ValueError(
-            "A funnel's stages are binary tasks with one output each; got "
-            f"output_sizes={list(output_sizes)}."
-        )
+class _FunnelNetwork(MultiTaskNetwork):
+    """Binary stages, each with its own tower on the shared input representation."""
+
+    def __init__(self, cardinalities, n_numeric, output_sizes, **common):
+        super().__init__(cardinalities, n_numeric, output_sizes, **common)
+        if any(size != 1 for size in self.output_sizes):
+            raise ValueError(
+                "A funnel's stages are binary tasks with one output each; got "
+                f"output_sizes={list(self.output_sizes)}."
+            )
+        self._build_towers(self.input.out_features)
+
+    def represent(self, x):
+        """Return the shared input representation, read by every stage's tower.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        torch.Tensor of shape (n_samples, n_inputs)
+        """
+        return x
 
 
-class ESMM(MultiTaskNetwork):
+class ESMM(_FunnelNetwork):
     """Entire Space Multi-task Model: joint probabilities as products of stages.
 
     Every stage has its own tower on the shared input representation (the
@@ -108,24 +126,6 @@ class ESMM(MultiTaskNetwork):
     >>> bool((p[:, 1] <= p[:, 0]).all())
     True
     """
-
-    def __init__(self, cardinalities, n_numeric, output_sizes, **common):
-        super().__init__(cardinalities, n_numeric, output_sizes, **common)
-        _check_binary_stages(self.output_sizes)
-        self._build_towers(self.input.out_features)
-
-    def represent(self, x):
-        """Return the shared input representation, read by every stage's tower.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (n_samples, n_inputs)
-
-        Returns
-        -------
-        torch.Tensor of shape (n_samples, n_inputs)
-        """
-        return x
 
     def conditional_logits(self, x):
         """Return each stage's logit given the previous stage.
@@ -221,7 +221,7 @@ class AdaptiveTransfer(nn.Module):
         return torch.stack(stages)
 
 
-class AITM(MultiTaskNetwork):
+class AITM(_FunnelNetwork):
     """Adaptive Information Transfer Multi-task network with its calibrator.
 
     Each stage has its own tower. From the second stage on, an *info* layer
@@ -265,12 +265,11 @@ class AITM(MultiTaskNetwork):
     (torch.Size([4, 3]), torch.Size([4]))
     """
 
-    def __init__(self, cardinalities, n_numeric, output_sizes, *, calibrator_weight=0.6,
-                 **common):  # fmt: skip
+    def __init__(
+        self, cardinalities, n_numeric, output_sizes, *, calibrator_weight=0.6, **common
+    ):
         super().__init__(cardinalities, n_numeric, output_sizes, **common)
-        _check_binary_stages(self.output_sizes)
         self.calibrator_weight = float(calibrator_weight)
-        self._build_towers(self.input.out_features)
         self.transfer = None
         if self.n_tasks > 1:
             self.transfer = AdaptiveTransfer(
@@ -279,19 +278,6 @@ class AITM(MultiTaskNetwork):
                 self.dropout,
                 **self._factory,
             )
-
-    def represent(self, x):
-        """Return the shared input representation, read by every stage's tower.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (n_samples, n_inputs)
-
-        Returns
-        -------
-        torch.Tensor of shape (n_samples, n_inputs)
-        """
-        return x
 
     def forward(self, x):
         """Return the logit of reaching each stage.

@@ -77,8 +77,9 @@ class PartitionedNorm(nn.Module):
         Passed to the parameters and buffers.
     """
 
-    def __init__(self, n_domains, width, momentum=0.1, eps=1e-5, *, device=None,
-                 dtype=None):  # fmt: skip
+    def __init__(
+        self, n_domains, width, momentum=0.1, eps=1e-5, *, device=None, dtype=None
+    ):
         super().__init__()
         kw = {"device": device, "dtype": dtype}
         self.momentum, self.eps = float(momentum), float(eps)
