@@ -466,11 +466,13 @@ _FUNNEL_DOCS = """funnel : list of str or None, default=None
         The target columns of the funnel's stages, in order (e.g.
         ``["click", "purchase"]``; more than two stages are allowed); other
         columns of y are ignored. None takes every column of y, in order.
-        Labels are 0/1 (or True/False). Stage k may be 1 only where stage
-        k - 1 is 1 (fit raises an error naming the column and counting the
-        offending rows otherwise); where stage k - 1 is 0 or NaN, stage k may
-        be 0 or NaN, both meaning "did not happen". NaN where stage k - 1 is 1
-        means unknown: the row is left out of stage k's loss."""
+        Labels are 0/1 or True/False (two other numbers work too, the
+        larger being positive, as for a binary task). Stage k may be 1 only
+        where stage k - 1 is 1 (fit raises an error naming the column and
+        counting the offending rows otherwise); where stage k - 1 is 0 or
+        NaN, stage k may be 0 or NaN, both meaning "did not happen". NaN
+        where stage k - 1 is 1 means unknown: the row is left out of stage
+        k's loss."""
 
 
 def _with_funnel_docs(cls):
