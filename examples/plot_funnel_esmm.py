@@ -113,9 +113,10 @@ def evaluate(models, X_test, Y_test, truth):
             "clicked impressions": expected_auc(cvr[clicked], pcvr[clicked]),
             "all impressions": expected_auc(cvr, pcvr),
         }
+        clicked_auc, all_auc = scores[name].values()
         print(
-            f"{name:>13}: pCVR AUC on clicked {scores[name]['clicked impressions']:.4f}, "
-            f"on all impressions {scores[name]['all impressions']:.4f}"
+            f"{name:>13}: pCVR AUC on clicked {clicked_auc:.4f}, "
+            f"on all impressions {all_auc:.4f}"
         )
     return predictions, scores
 

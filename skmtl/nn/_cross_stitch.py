@@ -89,7 +89,8 @@ class CrossStitch(MultiTaskNetwork):
     >>> import torch
     >>> from skmtl.nn import CrossStitch, FeatureBatch
     >>> net = CrossStitch([5, 3], n_numeric=2, output_sizes=[1, 1])
-    >>> x = FeatureBatch.from_arrays(torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, 2))
+    >>> codes = torch.zeros(4, 2, dtype=torch.long)
+    >>> x = FeatureBatch.from_arrays(codes, torch.zeros(4, 2))
     >>> net(x).shape, net.stitches.shape
     (torch.Size([4, 2]), torch.Size([2, 2, 2]))
     """

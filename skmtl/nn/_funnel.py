@@ -121,7 +121,8 @@ class ESMM(_FunnelNetwork):
     >>> import torch
     >>> from skmtl.nn import ESMM, FeatureBatch
     >>> net = ESMM([5, 3], n_numeric=2, output_sizes=[1, 1])
-    >>> x = FeatureBatch.from_arrays(torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, 2))
+    >>> codes = torch.zeros(4, 2, dtype=torch.long)
+    >>> x = FeatureBatch.from_arrays(codes, torch.zeros(4, 2))
     >>> p = torch.sigmoid(net(x))  # P(click), P(click and purchase)
     >>> bool((p[:, 1] <= p[:, 0]).all())
     True
@@ -259,7 +260,8 @@ class AITM(_FunnelNetwork):
     >>> import torch
     >>> from skmtl.nn import AITM, FeatureBatch
     >>> net = AITM([5, 3], n_numeric=2, output_sizes=[1, 1, 1])
-    >>> x = FeatureBatch.from_arrays(torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, 2))
+    >>> codes = torch.zeros(4, 2, dtype=torch.long)
+    >>> x = FeatureBatch.from_arrays(codes, torch.zeros(4, 2))
     >>> out = net(x)
     >>> out.shape, net.auxiliary_loss(out).shape
     (torch.Size([4, 3]), torch.Size([4]))

@@ -242,7 +242,7 @@ class STAR(MultiTaskNetwork):
     >>> import torch
     >>> from skmtl.nn import STAR, FeatureBatch
     >>> net = STAR([5, 3], n_numeric=2, output_sizes=[1, 1], domain_index=0)
-    >>> codes = torch.tensor([[1, 0], [2, 1], [3, 2], [0, 1]])  # domains 1, 2, 3, unknown
+    >>> codes = torch.tensor([[1, 0], [2, 1], [3, 2], [0, 1]])  # domains 1-3, unknown
     >>> net(FeatureBatch.from_arrays(codes, torch.zeros(4, 2))).shape
     torch.Size([4, 2])
     """
