@@ -376,8 +376,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         seed = random_state.randint(np.iinfo(np.int32).max)
         train, validation = self._split_validation(data, eval_set, random_state)
         if reset:
-            encoder = self.encoder if self.encoder is not None else FeatureEncoder()
-            self.encoder_ = train.fit_encoder(clone(encoder))
+            self.encoder_ = train.fit_encoder(self._make_encoder())
             self.device_ = resolve_device(self.device)
             self.precision_ = resolve_precision(self.precision, self.device_)
         source = train.batch_source(
@@ -417,6 +416,14 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             self._y_is_1d = y_is_1d
         weights = check_sample_weight(sample_weight, len(frame))
         return InMemoryData(frame, targets, weights)
+
+    def _make_encoder(self):
+        """Return the unfitted encoder ``fit`` fits: a clone of ``encoder``.
+
+        An estimator whose network needs a column encoded a certain way (a
+        domain column as categorical codes) overrides it.
+        """
+        return clone(self.encoder if self.encoder is not None else FeatureEncoder())
 
     def _check_same_tasks(self, names):
         """Continued training must see the tasks the model was built for."""

@@ -1,8 +1,11 @@
-"""Multi-task datasets: UCI Census-Income (KDD) and the MMoE synthetic tasks.
+"""Multi-task datasets: Census-Income (KDD), Ali-CCP and synthetic generators.
 
 The census loaders follow the two multi-task setups of the MMoE paper [1]_ on the
 UCI Census-Income (KDD) data [3]_; ``make_multitask_synthetic`` implements the
 paper's synthetic regression tasks of controlled relatedness.
+``load_ali_ccp`` reads the click-and-conversion data of the ESMM paper [4]_;
+``make_funnel_synthetic`` and ``make_multidomain_synthetic`` generate a
+click-purchase funnel and several domains with known probabilities.
 
 References
 ----------
@@ -14,6 +17,9 @@ References
    Recommendations". RecSys 2020. https://doi.org/10.1145/3383313.3412236
 .. [3] T. Lane and R. Kohavi. "Census-Income (KDD)". UCI Machine Learning
    Repository, dataset 117. https://doi.org/10.24432/C5N30T
+.. [4] X. Ma, L. Zhao, G. Huang, Z. Wang, Z. Hu, X. Zhu and K. Gai. "Entire
+   Space Multi-Task Model: An Effective Approach for Estimating Post-Click
+   Conversion Rate". SIGIR 2018. https://doi.org/10.1145/3209978.3210104
 """
 
 import os
@@ -24,10 +30,15 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
+from skmtl._validation import format_names
+
 __all__ = [
     "get_data_home",
+    "load_ali_ccp",
     "load_census_income",
     "load_census_income_sample",
+    "make_funnel_synthetic",
+    "make_multidomain_synthetic",
     "make_multitask_synthetic",
 ]
 
@@ -488,17 +499,22 @@ def load_census_income_sample(*, tasks="income_marital", as_frame=True):
     return Bunch(**parts)
 
 
+def _check_integers(**lows):
+    """Check integer arguments: name -> (value, smallest allowed)."""
+    for name, (value, low) in lows.items():
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+
+
 def _check_synthetic_params(
     n_samples, n_features, n_tasks, task_correlation, scale, noise, n_sine
 ):
-    for name, value, low in (
-        ("n_samples", n_samples, 1),
-        ("n_tasks", n_tasks, 1),
-        ("n_features", n_features, 1),
-        ("n_sine", n_sine, 0),
-    ):
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    _check_integers(
+        n_samples=(n_samples, 1),
+        n_tasks=(n_tasks, 1),
+        n_features=(n_features, 1),
+        n_sine=(n_sine, 0),
+    )
     if n_features < n_tasks:
         raise ValueError(
             f"n_features must be >= n_tasks, since each task needs its own "
@@ -659,3 +675,591 @@ def make_multitask_synthetic(
         X = pd.DataFrame(X, columns=[f"x{i}" for i in range(n_features)])
         Y = pd.DataFrame(Y, columns=[f"y{i}" for i in range(n_tasks)])
     return (X, Y, weights) if coef else (X, Y)
+
+
+def _check_rates(**rates):
+    for name, value in rates.items():
+        if not isinstance(value, Real) or isinstance(value, bool) or not 0 < value < 1:
+            raise ValueError(f"{name} must be a number in (0, 1), got {value!r}.")
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic function
+
+
+def _intercept(scores, target, weights):
+    """The b with weighted mean of sigmoid(b + scores) equal to ``target``."""
+    low, high = -50.0, 50.0
+    for _ in range(100):  # bisection: the mean grows with b
+        middle = (low + high) / 2
+        if np.average(_sigmoid(middle + scores), weights=weights) > target:
+            high = middle
+        else:
+            low = middle
+    return (low + high) / 2
+
+
+def _names(prefix, n):
+    return np.array([f"{prefix}{i}" for i in range(n)], dtype=object)
+
+
+def make_funnel_synthetic(
+    n_samples=20000,
+    *,
+    n_items=200,
+    n_segments=20,
+    click_rate=0.1,
+    conversion_rate=0.15,
+    return_proba=False,
+    random_state=None,
+):
+    """Generate impressions, clicks and purchases with known probabilities.
+
+    Every row is an impression of an item to a user segment, with four
+    numeric context features. Each item has a latent quality ``a_i`` and
+    appeal ``b_i``, each segment an affinity ``s_g``, all ``N(0, 1)``, and
+    for the row's item ``i``, segment ``g`` and numbers ``x``:
+
+    - P(click) = sigmoid(c + a_i + 0.5 b_i + 0.5 s_g + 0.5 x_0)
+    - P(purchase | click) = sigmoid(v + 1.5 a_i + 0.5 s_g - 0.5 x_0 + 0.5 x_1)
+
+    with ``c`` and ``v`` set so that the mean click probability is
+    ``click_rate`` and the mean conversion probability among clicks is
+    ``conversion_rate``. Items are shown with popularity proportional to
+    ``1 / (rank + 10)``. Clicks are drawn, then purchases among the clicks;
+    a row without a click has no purchase.
+
+    Clicked rows over-represent good items, and a rarely clicked item has
+    few clicked rows from which to learn its conversion rate: a conversion
+    model trained on clicked rows only suffers the sample-selection bias and
+    data sparsity that ESMM [1]_ addresses. Since the conversion probability
+    is known for every row, also the non-clicked ones, a model's conversion
+    predictions can be judged over the entire space.
+
+    Parameters
+    ----------
+    n_samples : int, default=20000
+        Number of impressions.
+    n_items : int, default=200
+        Number of items (categorical column ``item``).
+    n_segments : int, default=20
+        Number of user segments (categorical column ``segment``).
+    click_rate : float, default=0.1
+        Mean click probability, in (0, 1).
+    conversion_rate : float, default=0.15
+        Mean conversion probability among clicks (weighted by the click
+        probability), in (0, 1).
+    return_proba : bool, default=False
+        If True, also return the true probabilities.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the latent effects, the impressions and the draws.
+
+    Returns
+    -------
+    X : DataFrame of shape (n_samples, 6)
+        ``item`` and ``segment`` (strings such as ``"item3"``), and the
+        numbers ``x0``... ``x3``.
+    Y : DataFrame of shape (n_samples, 2)
+        ``click`` and ``purchase``, int64 0/1; ``purchase`` is 0 where
+        ``click`` is.
+    proba : DataFrame of shape (n_samples, 3)
+        Only if ``return_proba``: ``ctr`` (P(click)), ``cvr`` (P(purchase |
+        click), defined on every row) and ``ctcvr`` (their product).
+
+    Raises
+    ------
+    ValueError
+        If a count is not a positive integer or a rate is not in (0, 1).
+
+    See Also
+    --------
+    skmtl.ESMMEstimator : Learns the funnel over the entire space.
+
+    References
+    ----------
+    .. [1] X. Ma et al. "Entire Space Multi-Task Model: An Effective Approach
+       for Estimating Post-Click Conversion Rate". SIGIR 2018.
+
+    Examples
+    --------
+    >>> from skmtl.datasets import make_funnel_synthetic
+    >>> X, Y, proba = make_funnel_synthetic(10000, return_proba=True, random_state=0)
+    >>> list(X.columns), list(Y.columns)
+    (['item', 'segment', 'x0', 'x1', 'x2', 'x3'], ['click', 'purchase'])
+    >>> round(float(proba.ctr.mean()), 3)
+    0.1
+    >>> bool((Y.purchase <= Y.click).all())
+    True
+    """
+    _check_integers(
+        n_samples=(n_samples, 1), n_items=(n_items, 1), n_segments=(n_segments, 1)
+    )
+    _check_rates(click_rate=click_rate, conversion_rate=conversion_rate)
+    rng = check_random_state(random_state)
+    quality, appeal = rng.standard_normal((2, n_items))
+    affinity = rng.standard_normal(n_segments)
+    popularity = 1.0 / (np.arange(n_items) + 10.0)
+    item = rng.choice(n_items, n_samples, p=popularity / popularity.sum())
+    segment = rng.randint(n_segments, size=n_samples)
+    x = rng.standard_normal((n_samples, 4))
+    click_score = (
+        quality[item] + 0.5 * appeal[item] + 0.5 * affinity[segment] + 0.5 * x[:, 0]
+    )
+    buy_score = (
+        1.5 * quality[item] + 0.5 * affinity[segment] - 0.5 * x[:, 0] + 0.5 * x[:, 1]
+    )
+    ctr = _sigmoid(_intercept(click_score, click_rate, None) + click_score)
+    cvr = _sigmoid(_intercept(buy_score, conversion_rate, ctr) + buy_score)
+    click = rng.uniform(size=n_samples) < ctr
+    purchase = click & (rng.uniform(size=n_samples) < cvr)
+    X = pd.DataFrame(
+        {
+            "item": _names("item", n_items)[item],
+            "segment": _names("segment", n_segments)[segment],
+        }
+    )
+    X[[f"x{j}" for j in range(4)]] = x
+    Y = pd.DataFrame(
+        {"click": click.astype(np.int64), "purchase": purchase.astype(np.int64)}
+    )
+    if not return_proba:
+        return X, Y
+    return X, Y, pd.DataFrame({"ctr": ctr, "cvr": cvr, "ctcvr": ctr * cvr})
+
+
+def make_multidomain_synthetic(
+    n_samples=10000,
+    n_features=8,
+    *,
+    n_domains=4,
+    n_tasks=2,
+    shared_fraction=0.5,
+    domain_shift=1.0,
+    scale=3.0,
+    return_proba=False,
+    random_state=None,
+):
+    """Generate binary tasks on several domains that share part of their signal.
+
+    Rows belong to ``n_domains`` domains of unequal sizes (domain ``d`` with
+    probability proportional to ``1 / (d + 1)``). Each domain's features are
+    shifted: ``x ~ N(m_d, I)`` with ``m_d ~ N(0, domain_shift^2 I)``. Task
+    ``t`` in domain ``d`` has the weight vector
+
+    ``w_td = sqrt(shared_fraction) u_t + sqrt(1 - shared_fraction) v_td``
+
+    with ``u_t`` (shared by all domains) and the ``v_td`` (each domain's own)
+    orthonormal, so the weights of two domains have cosine
+    ``shared_fraction``, and the label is drawn with probability
+    ``sigmoid(scale * w_td . (x - m_d) + b_td)``, ``b_td ~ N(0, 1)``.
+
+    A model that learns shared weights and a cheap per-domain correction
+    (STAR [1]_) should beat one that sees the domain only as one more input.
+
+    Parameters
+    ----------
+    n_samples : int, default=10000
+        Number of rows.
+    n_features : int, default=8
+        Number of numeric features; must exceed ``n_domains``, so the ``u_t``
+        and ``v_td`` can be orthonormal.
+    n_domains : int, default=4
+        Number of domains.
+    n_tasks : int, default=2
+        Number of binary tasks.
+    shared_fraction : float, default=0.5
+        Cosine between two domains' weight vectors of a task, in [0, 1]: 1
+        makes the domains differ only by their shift and intercept, 0 makes
+        their weights orthogonal.
+    domain_shift : float, default=1.0
+        Standard deviation of the domains' feature means.
+    scale : float, default=3.0
+        Norm of the weight vectors: larger values make the labels less
+        noisy.
+    return_proba : bool, default=False
+        If True, also return the true probabilities.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the weights, the rows and the draws.
+
+    Returns
+    -------
+    X : DataFrame of shape (n_samples, n_features + 1)
+        ``domain`` (strings ``"domain0"``...), then ``x0``, ``x1``...
+    Y : DataFrame of shape (n_samples, n_tasks)
+        Binary labels ``y0``, ``y1``..., int64.
+    proba : ndarray of shape (n_samples, n_tasks)
+        Only if ``return_proba``: the probability of each label.
+
+    Raises
+    ------
+    ValueError
+        If a count is not a positive integer, ``n_features <= n_domains``,
+        or a number is out of range.
+
+    See Also
+    --------
+    skmtl.STAREstimator : One model with shared and per-domain weights.
+
+    References
+    ----------
+    .. [1] X.-R. Sheng et al. "One Model to Serve All: Star Topology Adaptive
+       Recommender for Multi-Domain CTR Prediction". CIKM 2021.
+
+    Examples
+    --------
+    >>> from skmtl.datasets import make_multidomain_synthetic
+    >>> X, Y = make_multidomain_synthetic(1000, n_domains=3, random_state=0)
+    >>> X.columns[:3].tolist(), Y.shape
+    (['domain', 'x0', 'x1'], (1000, 2))
+    >>> X.domain.value_counts().index.tolist()  # sizes proportional to 1, 1/2, 1/3
+    ['domain0', 'domain1', 'domain2']
+    """
+    _check_integers(
+        n_samples=(n_samples, 1),
+        n_features=(n_features, 1),
+        n_domains=(n_domains, 1),
+        n_tasks=(n_tasks, 1),
+    )
+    if n_features <= n_domains:
+        raise ValueError(
+            "n_features must be > n_domains, for a shared direction and one per "
+            f"domain; got n_features={n_features} and n_domains={n_domains}."
+        )
+    for name, value, high in (
+        ("shared_fraction", shared_fraction, 1.0),
+        ("domain_shift", domain_shift, np.inf),
+        ("scale", scale, np.inf),
+    ):
+        if (
+            not isinstance(value, Real)
+            or isinstance(value, bool)
+            or not 0 <= value <= high
+        ):
+            bounds = "[0, 1]" if high == 1.0 else ">= 0"
+            raise ValueError(f"{name} must be a number {bounds}, got {value!r}.")
+    rng = check_random_state(random_state)
+    # Per task: column 0 is u_t, column 1 + d is v_td (orthonormal, QR).
+    bases = np.linalg.qr(rng.standard_normal((n_tasks, n_features, n_domains + 1)))[0]
+    weights = (
+        np.sqrt(shared_fraction) * bases[:, :, :1]
+        + np.sqrt(1.0 - shared_fraction) * bases[:, :, 1:]
+    )  # (T, F, D)
+    intercepts = rng.standard_normal((n_domains, n_tasks))
+    means = domain_shift * rng.standard_normal((n_domains, n_features))
+    sizes = 1.0 / np.arange(1, n_domains + 1)
+    domain = rng.choice(n_domains, n_samples, p=sizes / sizes.sum())
+    centred = rng.standard_normal((n_samples, n_features))
+    # (n, F) . (n, F, T) -> (n, T): each row with its domain's weights
+    logits = scale * np.einsum("nf,tfn->nt", centred, weights[:, :, domain])
+    proba = _sigmoid(logits + intercepts[domain])
+    labels = (rng.uniform(size=proba.shape) < proba).astype(np.int64)
+    X = pd.DataFrame({"domain": _names("domain", n_domains)[domain]})
+    X[[f"x{j}" for j in range(n_features)]] = centred + means[domain]
+    Y = pd.DataFrame(labels, columns=[f"y{t}" for t in range(n_tasks)])
+    return (X, Y, proba) if return_proba else (X, Y)
+
+
+ALI_CCP_URL = "https://tianchi.aliyun.com/dataset/408"
+# Fields kept as features, as in the preprocessing of torch-rechub (after the
+# AITM code): 23 categorical fields (the feature id), and the value of 8 of
+# them as a number, named "D<field>".
+_ALI_CCP_CATEGORICAL = (
+    "101", "121", "122", "124", "125", "126", "127", "128", "129", "205",
+    "206", "207", "210", "216", "508", "509", "702", "853", "301", "109_14",
+    "110_14", "127_14", "150_14",
+)  # fmt: skip
+_ALI_CCP_VALUED = ("109_14", "110_14", "127_14", "150_14", "508", "509", "702", "853")
+_ALI_CCP_NUMERIC = tuple(f"D{field}" for field in _ALI_CCP_VALUED)
+_ALI_CCP_TARGETS = ("click", "purchase")
+_ALI_CCP_SPLITS = {"train": "train", "validation": "val", "test": "test"}
+
+_ALI_CCP_DESCR = """\
+.. _ali_ccp_dataset:
+
+Ali-CCP (Alibaba Click and Conversion Prediction) dataset
+---------------------------------------------------------
+
+Impressions from the Taobao recommender logs with two binary targets, click
+and purchase (a purchase always follows a click), published with the ESMM
+paper [1]: about 42 million training and 43 million test impressions. Raw
+rows that purchase without a click are dropped, as in the ESMM and AITM
+preprocessing.
+
+Features: 23 categorical fields (feature ids, as strings) and 8 numeric
+values (columns ``D<field>``), the columns of the preprocessing of
+torch-rechub [3] after the AITM code [2]. Read from: {source}.
+
+Source: Alibaba Tianchi, dataset 408, {url}. Terms of use are Tianchi's.
+
+References
+
+[1] X. Ma et al. Entire Space Multi-Task Model: An Effective Approach for
+    Estimating Post-Click Conversion Rate. SIGIR 2018.
+[2] D. Xi et al. Modeling the Sequential Dependence among Audience Multi-step
+    Conversions with Multi-task Learning in Targeted Display Advertising.
+    KDD 2021.
+[3] torch-rechub, examples/ranking/data/ali-ccp/preprocess_ali_ccp.py.
+"""
+
+
+def _ali_ccp_candidates(data_home, split):
+    """Paths tried for a split: (preprocessed candidates, raw candidate pairs)."""
+    home = Path(data_home)
+    folders = (home, home / "ali-ccp")
+    tag = _ALI_CCP_SPLITS[split]
+    preprocessed = [
+        folder / f"ali_ccp_{tag}{suffix}"
+        for folder in folders
+        for suffix in (".csv", "_sample.csv")
+    ]
+    raw_split = "train" if split == "train" else "test"
+    raw = [
+        (
+            folder / f"sample_skeleton_{raw_split}.csv",
+            folder / f"common_features_{raw_split}.csv",
+        )
+        for folder in folders
+    ]
+    return preprocessed, raw
+
+
+def _parse_ali_ccp_features(text, where):
+    """Parse a feature list: {field: (feature, value)} of the fields kept.
+
+    Items ``field\\x02feature\\x03value`` are joined by ``\\x01``. A field
+    given several times keeps its last feature, as the reference
+    preprocessing does.
+    """
+    features = {}
+    for item in text.split("\x01"):
+        field, sep, rest = item.partition("\x02")
+        feature, sep2, value = rest.partition("\x03")
+        if not (sep and sep2):
+            raise ValueError(
+                f"{where} is not in the Ali-CCP format: feature {item[:40]!r} is not "
+                "'field\\x02feature\\x03value'."
+            )
+        if field in _ALI_CCP_CATEGORICAL:
+            features[field] = (feature, value)
+    return features
+
+
+def _read_skeleton(path, parity, nrows):
+    """Stream the sample skeleton: labels, common-feature key and features per row.
+
+    ``parity`` None keeps every row; 0 or 1 keeps the even or odd ones.
+    """
+    rows = []
+    with open(path, encoding="utf-8") as lines:
+        n_kept = 0
+        for number, line in enumerate(lines, start=1):
+            fields = line.rstrip("\r\n").split(",")
+            where = f"{path}, line {number}"
+            if (
+                len(fields) != 6
+                or fields[1] not in ("0", "1")
+                or fields[2] not in ("0", "1")
+            ):
+                raise ValueError(
+                    f"{where} is not in the Ali-CCP sample_skeleton format: expected "
+                    "'sample_id,click,purchase,common_feature_index,feature_num,"
+                    "feature_list' with 0/1 labels."
+                )
+            if fields[1] == "0" and fields[2] == "1":
+                continue  # a purchase without a click: dropped, as in ESMM/AITM
+            n_kept += 1
+            if parity is not None and (n_kept - 1) % 2 != parity:
+                continue
+            rows.append((int(fields[1]), int(fields[2]), fields[3],
+                         _parse_ali_ccp_features(fields[5], where)))  # fmt: skip
+            if nrows is not None and len(rows) >= nrows:
+                break
+    return rows
+
+
+def _read_common_features(path, keys):
+    """Stream the common features, keeping only the ``keys`` the rows refer to."""
+    common = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            key, _, rest = line.rstrip("\r\n").partition(",")
+            if key in keys:
+                _, _, feature_list = rest.partition(",")
+                common[key] = _parse_ali_ccp_features(
+                    feature_list, f"{path}, line {number}"
+                )
+    missing = keys - common.keys()
+    if missing:
+        raise ValueError(
+            f"{len(missing)} common feature indices of the sample skeleton are not in "
+            f"{path} (e.g. {min(missing)!r}); are the two files of the same split?"
+        )
+    return common
+
+
+def _read_raw_ali_ccp(skeleton, common_path, split, nrows):
+    """Join the raw files' rows with their common features into one frame."""
+    # The test file is split 1:1: even rows validation, odd rows test.
+    parity = {"train": None, "validation": 0, "test": 1}[split]
+    rows = _read_skeleton(skeleton, parity, nrows)
+    common = _read_common_features(common_path, {key for _, _, key, _ in rows})
+    records = []
+    for click, purchase, key, own in rows:
+        features = {**own, **common[key]}
+        record = {"click": click, "purchase": purchase}
+        record.update({f: features.get(f, (np.nan,))[0] for f in _ALI_CCP_CATEGORICAL})
+        record.update(
+            {
+                f"D{f}": float(features[f][1]) if f in features else np.nan
+                for f in _ALI_CCP_VALUED
+            }
+        )
+        records.append(record)
+    columns = [*_ALI_CCP_TARGETS, *_ALI_CCP_CATEGORICAL, *_ALI_CCP_NUMERIC]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    return frame.astype({c: object for c in _ALI_CCP_CATEGORICAL})
+
+
+def _read_preprocessed_ali_ccp(path, nrows):
+    """Read the preprocessed CSV layout, checking its columns."""
+    dtypes = {c: object for c in _ALI_CCP_CATEGORICAL}
+    dtypes.update({c: np.float64 for c in _ALI_CCP_NUMERIC})
+    dtypes.update({c: np.int64 for c in _ALI_CCP_TARGETS})
+    frame = pd.read_csv(path, nrows=nrows, dtype=dtypes)
+    expected = [*_ALI_CCP_TARGETS, *_ALI_CCP_CATEGORICAL, *_ALI_CCP_NUMERIC]
+    missing = [c for c in expected if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path} is not in the preprocessed Ali-CCP layout: it lacks the columns "
+            f"{format_names(missing)}."
+        )
+    return frame[expected]
+
+
+def load_ali_ccp(data_home=None, *, split="train", nrows=None):
+    """Load the Ali-CCP click and conversion data (ESMM's public data set).
+
+    Nothing is downloaded: get the files from Alibaba Tianchi, dataset 408
+    (https://tianchi.aliyun.com/dataset/408). Two layouts are read, from
+    ``data_home`` or its ``ali-ccp`` subfolder, the first found in this
+    order:
+
+    - *preprocessed*: ``ali_ccp_train.csv``, ``ali_ccp_val.csv`` and
+      ``ali_ccp_test.csv`` (or ``ali_ccp_<split>_sample.csv``), as written
+      by torch-rechub's ``preprocess_ali_ccp.py``: a header, ``click``,
+      ``purchase``, the 23 categorical fields as integer codes (0: rare or
+      absent) and the 8 numeric columns min-max scaled;
+    - *raw*: ``sample_skeleton_{train,test}.csv`` with
+      ``common_features_{train,test}.csv``, the published files. Each
+      skeleton line is ``sample_id,click,purchase,common_feature_index,
+      feature_num,feature_list``; each common-features line is
+      ``common_feature_index,feature_num,feature_list``; a feature list
+      joins ``field_id \\x02 feature_id \\x03 value`` items with ``\\x01``.
+      Lines are streamed: memory grows with the rows returned (``nrows``),
+      not with the files. A field absent from a row is NaN; a field given
+      several times keeps its last feature. Rows with a purchase but no
+      click (noise in the logs) are dropped.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder holding the files; see :func:`get_data_home`.
+    split : {"train", "validation", "test"}, default="train"
+        In the raw layout, "train" is the training file and "validation"
+        and "test" are the even and odd rows of the test file.
+    nrows : int or None, default=None
+        Read at most this many rows (the first ones of the split).
+
+    Returns
+    -------
+    :class:`~sklearn.utils.Bunch`
+        With the keys:
+
+        data : DataFrame of shape (n_samples, 31)
+            The 23 categorical fields (strings, object dtype: feature ids in
+            the raw layout, codes in the preprocessed one), then the 8
+            numeric columns ``D<field>`` (float64).
+        target : DataFrame of shape (n_samples, 2)
+            ``click`` and ``purchase``, int64 0/1.
+        frame : DataFrame of shape (n_samples, 33)
+            ``target`` and ``data`` side by side.
+        feature_names : list of str
+            Names of the feature columns.
+        target_names : list of str
+            ``["click", "purchase"]``: the funnel of :class:`skmtl.ESMMEstimator`.
+        categorical_features : list of str
+            The 23 categorical columns.
+        numeric_features : list of str
+            The 8 numeric columns.
+        filenames : list of str
+            The files read.
+        DESCR : str
+            Description of the data and its source.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no layout's files are found; the message lists every path tried.
+    ValueError
+        If a file is not in its layout's format.
+
+    See Also
+    --------
+    skmtl.ESMMEstimator : The model the data was published with.
+    make_funnel_synthetic : A click-purchase funnel with known probabilities.
+
+    References
+    ----------
+    .. [1] X. Ma et al. "Entire Space Multi-Task Model: An Effective Approach
+       for Estimating Post-Click Conversion Rate". SIGIR 2018.
+
+    Examples
+    --------
+    With the files in ``~/skmtl_data/ali-ccp``::
+
+        from skmtl import ESMMEstimator
+        from skmtl.datasets import load_ali_ccp
+
+        train = load_ali_ccp(split="train", nrows=1_000_000)
+        est = ESMMEstimator(funnel=train.target_names)
+        est.fit(train.data, train.target)
+    """
+    if split not in _ALI_CCP_SPLITS:
+        raise ValueError(
+            f"split must be one of {list(_ALI_CCP_SPLITS)}, got {split!r}."
+        )
+    if nrows is not None:
+        _check_integers(nrows=(nrows, 1))
+    data_home = get_data_home(data_home)
+    preprocessed, raw = _ali_ccp_candidates(data_home, split)
+    found = next((path for path in preprocessed if path.is_file()), None)
+    if found is not None:
+        frame, files = _read_preprocessed_ali_ccp(found, nrows), [found]
+    else:
+        pair = next((p for p in raw if p[0].is_file() and p[1].is_file()), None)
+        if pair is None:
+            looked = "\n".join(
+                f"  {p}" for p in [*preprocessed, *(q for p in raw for q in p)]
+            )
+            raise FileNotFoundError(
+                f"Ali-CCP files for split {split!r} not found. Looked for the "
+                f"preprocessed CSV, then the raw pair (both files), in:\n{looked}\n"
+                f"Download the data from Alibaba Tianchi (dataset 408, {ALI_CCP_URL}) "
+                f"into {data_home!s}, or pass data_home= or set the SKMTL_DATA "
+                "environment variable to the folder holding it."
+            )
+        frame, files = _read_raw_ali_ccp(*pair, split, nrows), list(pair)
+    features = [*_ALI_CCP_CATEGORICAL, *_ALI_CCP_NUMERIC]
+    return Bunch(
+        data=frame[features],
+        target=frame[list(_ALI_CCP_TARGETS)],
+        frame=frame,
+        feature_names=features,
+        target_names=list(_ALI_CCP_TARGETS),
+        categorical_features=list(_ALI_CCP_CATEGORICAL),
+        numeric_features=list(_ALI_CCP_NUMERIC),
+        filenames=[str(f) for f in files],
+        DESCR=_ALI_CCP_DESCR.format(
+            source=", ".join(f.name for f in files), url=ALI_CCP_URL
+        ),
+    )

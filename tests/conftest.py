@@ -78,3 +78,18 @@ def mixed_task_data():
         }
     )
     return X, Y
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Run a test's small models on one torch thread, then restore the count.
+
+    Small networks gain nothing from threads, and on a CPU shared with other
+    jobs the threads wait on each other; tests that check thread counts set
+    their own.
+    """
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -38,6 +38,14 @@ RUNS = {
         ["--n-samples", "600", "--max-iter", "2"],
         ["mixed_tasks.png", "mixed_tasks_pipeline.joblib"],
     ),
+    "plot_funnel_esmm.py": (
+        ["--n-samples", "4000", "--max-iter", "1"],
+        ["funnel_esmm.png"],
+    ),
+    "plot_multidomain_star.py": (
+        ["--n-samples", "2000", "--max-iter", "1"],
+        ["multidomain_star.png"],
+    ),
 }
 
 

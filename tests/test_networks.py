@@ -4,9 +4,13 @@ import pytest
 import torch
 
 from skmtl.nn import (
+    AITM,
     DCN,
+    ESMM,
     PLE,
+    STAR,
     CrossNetwork,
+    CrossStitch,
     ExtractionLevel,
     FeatureBatch,
     MMoE,
@@ -16,6 +20,7 @@ from skmtl.nn import (
 
 CARDINALITIES = [5, 7, 3]
 OUTPUTS = [1, 3, 1]  # binary, 3-class, regression
+FUNNEL = [1, 1, 1]  # three binary stages
 
 NETWORKS = {
     "mmoe": lambda: MMoE(CARDINALITIES, 4, OUTPUTS, n_experts=3, expert_hidden_sizes=(8, 6)),
@@ -25,6 +30,15 @@ NETWORKS = {
     "dcn": lambda: DCN(CARDINALITIES, 4, OUTPUTS),
     "dcn_vector": lambda: DCN(CARDINALITIES, 4, OUTPUTS, cross_type="vector", structure="stacked"),
     "shared_bottom": lambda: SharedBottom(CARDINALITIES, 4, OUTPUTS, dropout=0.2),
+    "cross_stitch": lambda: CrossStitch(
+        CARDINALITIES, 4, OUTPUTS, column_hidden_sizes=(8, 6)
+    ),
+    "esmm": lambda: ESMM(CARDINALITIES, 4, FUNNEL),
+    "aitm": lambda: AITM(
+        CARDINALITIES, 4, FUNNEL, tower_hidden_sizes=(8, 6), dropout=0.1
+    ),
+    # Column 1 (cardinality 7) holds the domain: 5 known ones, unknown and missing.
+    "star": lambda: STAR(CARDINALITIES, 4, OUTPUTS, domain_index=1, dropout=0.1),
 }
 
 
@@ -39,7 +53,8 @@ def _inputs(n_rows):
 def test_network_shapes_and_gradients(name, n_rows):
     net = NETWORKS[name]()
     out = net(_inputs(n_rows))
-    assert out.shape == (n_rows, sum(OUTPUTS))  # a one-row batch keeps its batch axis
+    # A one-row batch keeps its batch axis.
+    assert out.shape == (n_rows, sum(net.output_sizes))
     assert torch.isfinite(out).all()
     out.square().sum().backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum()]
