@@ -12,10 +12,14 @@ import pytest
 import torch
 
 from skmtl import (
+    AITMEstimator,
+    CrossStitchEstimator,
     DCNMultiTask,
+    ESMMEstimator,
     MMoEClassifierRegressor,
     PLEEstimator,
     SharedBottomEstimator,
+    STAREstimator,
 )
 
 # Default layer sizes: the per-batch tensors must be as large as in real use for
@@ -34,6 +38,20 @@ ESTIMATORS = {
         cross_type="vector", structure="stacked", random_state=seed, **_FIT
     ),
     "shared_bottom": lambda seed: SharedBottomEstimator(random_state=seed, **_FIT),
+    "cross_stitch": lambda seed: CrossStitchEstimator(random_state=seed, **_FIT),
+    "star": lambda seed: STAREstimator(
+        domain_column="device", random_state=seed, **_FIT
+    ),
+}
+
+# Funnels take binary stages only: clicked, then bought among the clicked.
+FUNNELS = {
+    "esmm": lambda seed: ESMMEstimator(
+        funnel=["clicked", "bought"], random_state=seed, **_FIT
+    ),
+    "aitm": lambda seed: AITMEstimator(
+        funnel=["clicked", "bought"], random_state=seed, **_FIT
+    ),
 }
 
 
@@ -75,12 +93,16 @@ def num_threads(request):
 
 def _fit_predict(name, seed, data):
     X, Y = data
-    est = ESTIMATORS[name](seed).fit(X, Y)
+    if name in FUNNELS:
+        Y = Y[["clicked", "bought"]].assign(bought=Y.bought * Y.clicked)
+        est = FUNNELS[name](seed).fit(X, Y)
+    else:
+        est = ESTIMATORS[name](seed).fit(X, Y)
     probas = [p for p in est.predict_proba(X) if p is not None]
     return est.predict(X), np.column_stack(probas)
 
 
-@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+@pytest.mark.parametrize("name", sorted(ESTIMATORS) + sorted(FUNNELS))
 def test_same_seed_gives_bitwise_identical_predictions(
     name, num_threads, four_task_data
 ):

@@ -22,11 +22,14 @@ from sklearn.base import clone
 
 import skmtl
 from skmtl import (
+    CrossStitchEstimator,
     DCNMultiTask,
+    ESMMEstimator,
     FeatureEncoder,
     MMoEClassifierRegressor,
     PLEEstimator,
     SharedBottomEstimator,
+    STAREstimator,
 )
 from skmtl._base import MultiTaskEstimator
 from skmtl._persistence import (
@@ -55,6 +58,8 @@ ESTIMATORS = {
         **_FAST,
     ),
     "shared_bottom": SharedBottomEstimator(bottom_hidden_sizes=(16,), **_FAST),
+    "cross_stitch": CrossStitchEstimator(column_hidden_sizes=(8,), **_FAST),
+    "star": STAREstimator(domain_column="shop", star_hidden_sizes=(8,), **_FAST),
 }
 
 
@@ -467,3 +472,14 @@ def test_cuda_model_saves_and_loads_on_cpu(tmp_path, two_task_data):
     np.testing.assert_allclose(
         on_cpu.predict_proba(X_test)[0], est.predict_proba(X_test)[0], atol=1e-5
     )
+
+
+def test_funnel_estimator_round_trip(tmp_path):
+    from skmtl.datasets import make_funnel_synthetic
+
+    X, Y = make_funnel_synthetic(600, random_state=0)
+    est = ESMMEstimator(funnel=list(Y.columns), **_FAST).fit(X, Y)
+    est.save(tmp_path / "funnel.safetensors")
+    loaded = skmtl.load(tmp_path / "funnel.safetensors")
+    assert loaded.funnel == est.funnel
+    _assert_same_predictions(est, loaded, X)
