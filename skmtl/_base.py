@@ -391,7 +391,9 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             # Every process draws the same seeds and validation split.
             random_state = comm.broadcast(check_random_state(self.random_state))
             seed = random_state.randint(np.iinfo(np.int32).max)
-            train, validation = self._split_validation(data, eval_set, random_state, comm)
+            train, validation = self._split_validation(
+                data, eval_set, random_state, comm
+            )
             if reset:
                 encoder = self.encoder if self.encoder is not None else FeatureEncoder()
                 self.encoder_ = comm.on_root(lambda: train.fit_encoder(clone(encoder)))
@@ -469,7 +471,9 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
 
     def _monitor(self, validation):
         """Build the validation callback for ``history_`` and early stopping."""
-        batches = validation.evaluation_batches(self.encoder_, self.tasks_, self.device_)
+        batches = validation.evaluation_batches(
+            self.encoder_, self.tasks_, self.device_
+        )
         return ValidationMonitor(
             batches,
             MultiTaskLoss(self.tasks_).to(self.device_),

@@ -46,7 +46,7 @@ def is_dask_collection(X):
     -------
     bool
     """
-    if "dask" not in sys.modules:
+    if sys.modules.get("dask") is None:
         return False
     import dask
 
@@ -321,7 +321,10 @@ class DaskData:
         import dask.dataframe as dd
 
         columns = self.layout.columns
-        parts = [dask.delayed(columns.features_of)(self.layout.parts[i]) for i in self.numbers]
+        parts = [
+            dask.delayed(columns.features_of)(self.layout.parts[i])
+            for i in self.numbers
+        ]
         meta = columns.features_of(self.layout.meta)
         return encoder.fit(dd.from_delayed(parts, meta=meta, verify_meta=False))
 
@@ -369,8 +372,9 @@ class DaskData:
             torch.as_tensor(weights, device=device),
         )
 
-    def batch_source(self, encoder, tasks, class_weights, device, *, batch_size, seed,
-                     comm=None):  # fmt: skip
+    def batch_source(
+        self, encoder, tasks, class_weights, device, *, batch_size, seed, comm=None
+    ):
         """Return a :class:`~skmtl._streaming.StreamSource` over these partitions.
 
         Parameters
@@ -392,9 +396,12 @@ class DaskData:
         weights = self._explicit_class_weights(class_weights, tasks)
         numbers = self.numbers
         encode = functools.partial(
-            self._encode, encoder=encoder, tasks=tasks, class_weights=weights,
+            self._encode,
+            encoder=encoder,
+            tasks=tasks,
+            class_weights=weights,
             device=device,
-        )  # fmt: skip
+        )
         return StreamSource(
             self.layout.lengths[numbers],
             lambda window: self.layout.load(numbers[window]),
@@ -453,8 +460,9 @@ class _Evaluation:
         numbers = [i for i in data.numbers if data.layout.lengths[i]]
         frames = prefetched(data.layout.load([i])[0] for i in numbers)
         for number, frame in zip(numbers, frames):
-            yield data._encode(frame, None, number, self.encoder, self.tasks, None,
-                               self.device)  # fmt: skip
+            yield data._encode(
+                frame, None, number, self.encoder, self.tasks, None, self.device
+            )
 
 
 def training_data(estimator, X, y, sample_weight, reset, comm):
@@ -658,7 +666,7 @@ def _worker_thread_budget():
     A worker runs ``nthreads`` tasks at once; each gets OMP_NUM_THREADS (which
     Dask's nanny sets to 1) or its share of the machine's cores.
     """
-    if "distributed" not in sys.modules:
+    if sys.modules.get("distributed") is None:
         return None
     from distributed import get_worker
 

@@ -176,7 +176,7 @@ class TorchDistributed(SingleProcess):
         if self.rank == 0:
             try:
                 result = function()
-            except Exception as exc:  # re-raised below, on every rank
+            except Exception as exc:  # noqa: BLE001  (re-raised on every rank)
                 error = exc
         result, error = self.broadcast((result, error))
         if error is not None:

@@ -42,7 +42,11 @@ def concat_batches(batches):
         return batches[0]
     width = max(b.features.multi_valued.shape[2] for b in batches)
     bags = [
-        F.pad(b.features.multi_valued, (0, width - b.features.multi_valued.shape[2]), value=-1)
+        F.pad(
+            b.features.multi_valued,
+            (0, width - b.features.multi_valued.shape[2]),
+            value=-1,
+        )
         for b in batches
     ]
     features = FeatureBatch(
@@ -93,8 +97,9 @@ class StreamSource:
         Partitions whose rows are shuffled together; bounds memory.
     """
 
-    def __init__(self, lengths, load, encode, batch_size, seed, comm=None,
-                 buffer_partitions=2):  # fmt: skip
+    def __init__(
+        self, lengths, load, encode, batch_size, seed, comm=None, buffer_partitions=2
+    ):
         comm = comm or SingleProcess()
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.load, self.encode = load, encode
@@ -278,7 +283,7 @@ def prefetched(items):
                 ready.put(item)
                 if item is _DONE:
                     return
-        except BaseException as error:  # re-raised by the caller
+        except BaseException as error:  # noqa: BLE001  (re-raised by the caller)
             ready.put(_Failure(error))
 
     thread = threading.Thread(target=produce, name="skmtl-prefetch", daemon=True)

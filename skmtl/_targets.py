@@ -199,9 +199,9 @@ class LabelSummary:
     def _bounded(self):
         """Drop the distinct labels of a continuous column with many of them."""
         fractional = self.extremes is not None and self.extremes[2] is not None
-        if fractional and self.counts is not None:
-            if len(self.counts) > MAX_FRACTIONAL_LABELS:
-                self.counts = None
+        many = self.counts is not None and len(self.counts) > MAX_FRACTIONAL_LABELS
+        if fractional and many:
+            self.counts = None
         return self
 
     def merge(self, other):
@@ -228,9 +228,10 @@ class LabelSummary:
         if self.moments is not None and other.moments is not None:
             moments = _merge_moments(self.moments, other.moments)
             (lo1, hi1, f1, i1), (lo2, hi2, f2, i2) = self.extremes, other.extremes
-            extremes = (min(lo1, lo2), max(hi1, hi2), f1 if f1 is not None else f2, i1 + i2)
-        merged = LabelSummary(self.name, self.count + other.count, counts, moments, extremes)
-        return merged._bounded()
+            fractional = f1 if f1 is not None else f2
+            extremes = (min(lo1, lo2), max(hi1, hi2), fractional, i1 + i2)
+        count = self.count + other.count
+        return LabelSummary(self.name, count, counts, moments, extremes)._bounded()
 
     @property
     def distinct_labels(self):

@@ -62,7 +62,9 @@ class Task:
     def __init_subclass__(cls, **kwargs):
         # Overrides without a docstring show the base class's, in help() and docs.
         super().__init_subclass__(**kwargs)
-        for name in ("encode", "loss", "decode", "predict_proba", "score", "from_summary"):
+        for name in (
+            "encode", "loss", "decode", "predict_proba", "score", "from_summary"
+        ):
             method = cls.__dict__.get(name)
             function = getattr(method, "__func__", method)
             if function is not None and not function.__doc__:

@@ -8,6 +8,7 @@ compares the ranks with each other and with one-process fits.
 Usage: torchrun --standalone --nproc_per_node=2 tests/ddp_script.py OUT_DIR
 """
 
+import itertools
 import os
 import pickle
 import sys
@@ -65,7 +66,7 @@ def streamed(estimator):
     cuts = [0, 10, 130, 130, 170, 300]  # uneven, one empty
 
     def split(frame):
-        pieces = [dask.delayed(frame.iloc[a:b]) for a, b in zip(cuts, cuts[1:])]
+        pieces = [dask.delayed(frame.iloc[a:b]) for a, b in itertools.pairwise(cuts)]
         return dd.from_delayed(pieces, meta=frame.iloc[:0])
 
     with dask.config.set(scheduler="synchronous"):
@@ -77,19 +78,27 @@ def streamed(estimator):
 SCENARIOS = {
     "mmoe": lambda: in_memory(skmtl.MMoEClassifierRegressor(**common())),
     "uncertainty": lambda: in_memory(
-        skmtl.PLEEstimator(**common(loss_weights="uncertainty", class_weight="balanced"))
+        skmtl.PLEEstimator(
+            **common(loss_weights="uncertainty", class_weight="balanced")
+        )
     ),
-    "gradnorm": lambda: in_memory(skmtl.DCNMultiTask(**common(loss_weights="gradnorm"))),
+    "gradnorm": lambda: in_memory(
+        skmtl.DCNMultiTask(**common(loss_weights="gradnorm"))
+    ),
     "auxiliary": lambda: in_memory(AuxiliaryEstimator(**common(max_grad_norm=1.0))),
     "shared_bottom": lambda: in_memory(skmtl.SharedBottomEstimator(**common())),
     # 289 = 9 * 32 + 1: the last row joins the batch before it.
     "odd_rows": lambda: in_memory(skmtl.MMoEClassifierRegressor(**common()), 289),
     "early_stopping": lambda: in_memory(
         skmtl.MMoEClassifierRegressor(
-            **common(max_iter=20, early_stopping=True, n_iter_no_change=2,
-                     learning_rate_init=0.05)
+            **common(
+                max_iter=20,
+                early_stopping=True,
+                n_iter_no_change=2,
+                learning_rate_init=0.05,
+            )
         )
-    ),  # fmt: skip
+    ),
     "streamed": lambda: streamed(skmtl.MMoEClassifierRegressor(**common())),
 }
 
@@ -121,7 +130,7 @@ def main(out_dir):
     for name, run in SCENARIOS.items():
         try:
             result = run()
-        except Exception as exc:  # reported by the test, with the other ranks'
+        except Exception as exc:  # noqa: BLE001  (reported by the test)
             result = exc
         with open(os.path.join(out_dir, f"{name}.rank{rank}.pkl"), "wb") as file:
             pickle.dump(result, file)

@@ -38,10 +38,24 @@ def ranks(tmp_path_factory):
         "GLOO_SOCKET_IFNAME": "lo",
         "OMP_NUM_THREADS": "1",
     }
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=2", "tests/ddp_script.py", str(out)]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=240)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "tests/ddp_script.py",
+        str(out),
+    ]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = {}
     for name in ddp_script.SCENARIOS:
@@ -50,7 +64,7 @@ def ranks(tmp_path_factory):
             with open(out / f"{name}.rank{rank}.pkl", "rb") as file:
                 result = pickle.load(file)
             if isinstance(result, Exception):
-                raise AssertionError(f"{name} failed on rank {rank}") from result
+                pytest.fail(f"{name} failed on rank {rank}: {result!r}")
             results[name].append(result)
     return results
 
@@ -70,11 +84,11 @@ def _assert_same(a, b, atol, parameters=True):
 
 # Each scenario fitted here, alone, on the sum of the ranks' batches.
 ONE_PROCESS = {
-    "mmoe": lambda: ddp_script.in_memory(
-        skmtl.MMoEClassifierRegressor(**_alone())
-    ),
+    "mmoe": lambda: ddp_script.in_memory(skmtl.MMoEClassifierRegressor(**_alone())),
     "uncertainty": lambda: ddp_script.in_memory(
-        skmtl.PLEEstimator(**_alone(loss_weights="uncertainty", class_weight="balanced"))
+        skmtl.PLEEstimator(
+            **_alone(loss_weights="uncertainty", class_weight="balanced")
+        )
     ),
     "gradnorm": lambda: ddp_script.in_memory(
         skmtl.DCNMultiTask(**_alone(loss_weights="gradnorm"))
@@ -82,19 +96,28 @@ ONE_PROCESS = {
     "auxiliary": lambda: ddp_script.in_memory(
         ddp_script.AuxiliaryEstimator(**_alone(max_grad_norm=1.0))
     ),
-    "shared_bottom": lambda: ddp_script.in_memory(skmtl.SharedBottomEstimator(**_alone())),
+    "shared_bottom": lambda: ddp_script.in_memory(
+        skmtl.SharedBottomEstimator(**_alone())
+    ),
     "early_stopping": lambda: ddp_script.in_memory(
         skmtl.MMoEClassifierRegressor(
-            **_alone(max_iter=20, early_stopping=True, n_iter_no_change=2,
-                     learning_rate_init=0.05)
+            **_alone(
+                max_iter=20,
+                early_stopping=True,
+                n_iter_no_change=2,
+                learning_rate_init=0.05,
+            )
         )
-    ),  # fmt: skip
+    ),
 }
 
 
 def _alone(**params):
-    return {**ddp_script.common(**params), "batch_size": 2 * ddp_script.BATCH,
-            "distributed": False}  # fmt: skip
+    return {
+        **ddp_script.common(**params),
+        "batch_size": 2 * ddp_script.BATCH,
+        "distributed": False,
+    }
 
 
 @pytest.mark.parametrize("name", sorted(ONE_PROCESS))
@@ -105,8 +128,9 @@ def test_two_processes_equal_one_process_with_the_summed_batch(ranks, name):
     # near-zero gradient by its near-zero scale, so after many large steps
     # (early stopping's learning rate) single weights drift by ~1e-4 while
     # the predictions stay equal.
-    _assert_same(first, ONE_PROCESS[name](), atol=1e-5,
-                 parameters=name != "early_stopping")  # fmt: skip
+    _assert_same(
+        first, ONE_PROCESS[name](), atol=1e-5, parameters=name != "early_stopping"
+    )
 
 
 def test_early_stopping_stops_every_rank_at_the_same_epoch(ranks):
@@ -174,3 +198,25 @@ def test_a_process_group_skmtl_cannot_use_is_an_error(no_launch):
             connect("auto", "cpu")
     finally:
         dist.destroy_process_group()
+
+
+def test_skmtl_works_without_dask():
+    # Dask is an optional extra: block its import and fit in a fresh process.
+    code = (
+        "import sys; sys.modules['dask'] = None; sys.modules['distributed'] = None\n"
+        "from skmtl import MMoEClassifierRegressor\n"
+        "from tests.conftest import make_two_task_frame\n"
+        "X, Y = make_two_task_frame(100)\n"
+        "est = MMoEClassifierRegressor(max_iter=1).fit(X, Y)\n"
+        "print(est.predict(X).shape)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "(100, 2)"

@@ -7,6 +7,7 @@ weights, every loss-weighting strategy, validation and warm starts to the
 in-memory path.
 """
 
+import itertools
 import re
 import threading
 
@@ -16,15 +17,15 @@ import pytest
 import torch
 
 dd = pytest.importorskip("dask.dataframe")
-import dask  # noqa: E402
+import dask
 
-from skmtl import FeatureEncoder, MMoEClassifierRegressor, PLEEstimator  # noqa: E402
-from skmtl._streaming import StreamSource, prefetched  # noqa: E402
-from skmtl._targets import LabelSummary, fit_tasks, fit_tasks_from_summaries  # noqa: E402
-from skmtl._training import Batch, global_batch_sizes  # noqa: E402
-from skmtl.nn import FeatureBatch  # noqa: E402
-from skmtl.weighting import DynamicWeights  # noqa: E402
-from tests.conftest import make_two_task_frame  # noqa: E402
+from skmtl import FeatureEncoder, MMoEClassifierRegressor, PLEEstimator
+from skmtl._streaming import StreamSource, prefetched
+from skmtl._targets import LabelSummary, fit_tasks, fit_tasks_from_summaries
+from skmtl._training import Batch, global_batch_sizes
+from skmtl.nn import FeatureBatch
+from skmtl.weighting import DynamicWeights
+from tests.conftest import make_two_task_frame
 
 
 @pytest.fixture(autouse=True)
@@ -138,7 +139,9 @@ def _source(lengths, batch_size, comm=None, buffer_partitions=2, seed=0):
     offsets = np.cumsum(lengths) - lengths
 
     def load(numbers):
-        return [pd.DataFrame({"row": offsets[i] + np.arange(lengths[i])}) for i in numbers]
+        return [
+            pd.DataFrame({"row": offsets[i] + np.arange(lengths[i])}) for i in numbers
+        ]
 
     def encode(frame, rows, number):
         assert len(rows) > 0
@@ -146,7 +149,9 @@ def _source(lengths, batch_size, comm=None, buffer_partitions=2, seed=0):
         features = FeatureBatch.from_arrays(values[:, None], torch.zeros(len(rows), 0))
         return Batch(features, values[:, None].float(), torch.ones(len(rows), 1))
 
-    return StreamSource(lengths, load, encode, batch_size, seed, comm, buffer_partitions)
+    return StreamSource(
+        lengths, load, encode, batch_size, seed, comm, buffer_partitions
+    )
 
 
 def _rows(batches):
@@ -159,7 +164,7 @@ def test_stream_source_visits_every_row_once_per_epoch():
     epoch = _rows(source.batches(1))
     assert len(epoch) == len(source) == len(global_batch_sizes(165, 16, 1))
     assert [len(b) for b in epoch] == [16] * 10 + [5]
-    assert sorted(sum(epoch, [])) == list(range(lengths.sum()))
+    assert sorted(np.concatenate(epoch)) == list(range(lengths.sum()))
     assert _rows(source.batches(1)) == epoch  # seeded
     assert _rows(source.batches(2)) != epoch
     assert _rows(_source(lengths, 16, buffer_partitions=2).batches(1)) == epoch
@@ -193,13 +198,22 @@ def test_prefetched_raises_in_the_caller_and_stops_its_thread():
 
 def _pair(params, X, Y, weights=None, **fit_kw):
     """The same estimator fitted in memory and streamed from 4 partitions."""
-    params = {"max_iter": 3, "batch_size": 1024, "random_state": 0,
-              "encoder": FeatureEncoder(n_bins=0), **params}  # fmt: skip
-    memory = MMoEClassifierRegressor(**params).fit(X, Y, sample_weight=weights, **fit_kw)
+    params = {
+        "max_iter": 3,
+        "batch_size": 1024,
+        "random_state": 0,
+        "encoder": FeatureEncoder(n_bins=0),
+        **params,
+    }
+    memory = MMoEClassifierRegressor(**params).fit(
+        X, Y, sample_weight=weights, **fit_kw
+    )
     dX, dY = _dask(X, Y)
     dweights = None if weights is None else _dask(weights)[0]
     dask_kw = {k: tuple(_dask(*v)) if k == "eval_set" else v for k, v in fit_kw.items()}
-    streamed = MMoEClassifierRegressor(**params).fit(dX, dY, sample_weight=dweights, **dask_kw)
+    streamed = MMoEClassifierRegressor(**params).fit(
+        dX, dY, sample_weight=dweights, **dask_kw
+    )
     return memory, streamed
 
 
@@ -215,9 +229,15 @@ def _assert_same_model(a, b, X, atol=1e-5):
 def test_streamed_full_batch_fit_equals_in_memory_fit(loss_weights):
     X, Y, weights = _frame()
     memory, streamed = _pair(
-        {"loss_weights": loss_weights, "class_weight": "balanced", "buffer_partitions": 1},
-        X, Y, weights,
-    )  # fmt: skip
+        {
+            "loss_weights": loss_weights,
+            "class_weight": "balanced",
+            "buffer_partitions": 1,
+        },
+        X,
+        Y,
+        weights,
+    )
     _assert_same_model(memory, streamed, X)
     for a, b in zip(memory.history_, streamed.history_):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
@@ -226,13 +246,19 @@ def test_streamed_full_batch_fit_equals_in_memory_fit(loss_weights):
 
 def test_streamed_fit_with_eval_set_stops_like_in_memory_fit():
     X, Y, _ = _frame(500)
-    params = {"early_stopping": True, "n_iter_no_change": 1, "max_iter": 8,
-              "learning_rate_init": 0.05}  # fmt: skip
+    params = {
+        "early_stopping": True,
+        "n_iter_no_change": 1,
+        "max_iter": 8,
+        "learning_rate_init": 0.05,
+    }
     memory, streamed = _pair(params, X[:400], Y[:400], eval_set=(X[400:], Y[400:]))
     assert streamed.n_iter_ == memory.n_iter_ < 8
     assert streamed.best_iteration_ == memory.best_iteration_
     for a, b in zip(memory.history_, streamed.history_):
-        assert a["valid_score_per_task"] == pytest.approx(b["valid_score_per_task"], abs=1e-6)
+        assert a["valid_score_per_task"] == pytest.approx(
+            b["valid_score_per_task"], abs=1e-6
+        )
     _assert_same_model(memory, streamed, X)
 
 
@@ -267,9 +293,13 @@ def test_validation_share_holds_out_whole_partitions():
     X, Y, _ = _frame(600)
     dX, dY = _dask(X, Y, npartitions=6)
     est = MMoEClassifierRegressor(
-        max_iter=6, early_stopping=True, validation_fraction=0.3, n_iter_no_change=2,
-        batch_size=64, random_state=0,
-    ).fit(dX, dY)  # fmt: skip
+        max_iter=6,
+        early_stopping=True,
+        validation_fraction=0.3,
+        n_iter_no_change=2,
+        batch_size=64,
+        random_state=0,
+    ).fit(dX, dY)
     assert "valid_score_per_task" in est.history_[-1]
     from skmtl import _dask as skmtl_dask
     from skmtl._distributed import SingleProcess
@@ -348,12 +378,16 @@ def test_missing_column_and_strings_in_a_numeric_partition_are_named():
 def test_empty_partitions_and_bad_weights():
     X, Y, weights = _frame(120)
     cuts = [0, 50, 50, 120]
+
     def split(frame):
-        pieces = [dask.delayed(frame[a:b]) for a, b in zip(cuts, cuts[1:])]
+        pieces = [dask.delayed(frame[a:b]) for a, b in itertools.pairwise(cuts)]
         return dd.from_delayed(pieces, meta=frame[:0])
+
     dX, dY = split(X), split(Y)
     est = MMoEClassifierRegressor(max_iter=1, batch_size=32, random_state=0)
     est.fit(dX, dY, sample_weight=split(weights))
     assert est.predict(dX).compute().shape == (120, 2)
-    with pytest.raises(ValueError, match="finite and non-negative; it is not in partitions 2"):
+    with pytest.raises(
+        ValueError, match="finite and non-negative; it is not in partitions 2"
+    ):
         est.fit(dX, dY, sample_weight=split(weights.where(weights.index < 60, -1.0)))
