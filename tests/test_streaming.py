@@ -10,6 +10,7 @@ in-memory path.
 import itertools
 import re
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -391,3 +392,23 @@ def test_empty_partitions_and_bad_weights():
         ValueError, match="finite and non-negative; it is not in partitions 2"
     ):
         est.fit(dX, dY, sample_weight=split(weights.where(weights.index < 60, -1.0)))
+
+
+def test_scaling_guide_streaming_example_runs(tmp_path, monkeypatch):
+    guide = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
+    code = re.search(
+        r"## Streaming a Dask DataFrame.*?```python\n(.*?)```", guide.read_text(), re.S
+    )
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code.group(1), str(guide), "exec"), namespace)  # noqa: S102
+    assert len(namespace["probas"]) == 2
+    assert dask.is_dask_collection(namespace["probas"][0])
+    assert (
+        min(
+            namespace["est"]
+            .score_tasks(namespace["data"].test.data, namespace["data"].test.target)
+            .values()
+        )
+        > 0.7
+    )
