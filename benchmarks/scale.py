@@ -144,7 +144,9 @@ def child(path, mode, max_iter, census):
     if census:
         X_test, Y_test = _data.load_census(split="test")
         scores = estimator.score_tasks(X_test, Y_test)
-        record.update(test_auc=scores, mean_test_auc=float(np.mean(list(scores.values()))))
+        record.update(
+            test_auc=scores, mean_test_auc=float(np.mean(list(scores.values())))
+        )
     print(json.dumps(record))
 
 
@@ -173,7 +175,10 @@ def _checks(records):
     if len(streams) >= 2:
         small, large = streams[0], streams[-1]
         ratio = large["peak_rss_mib"] / small["peak_rss_mib"]
-        checks[f"peak {large['rows']} / peak {small['rows']} <= 1.3"] = (ratio, ratio <= 1.3)
+        checks[f"peak {large['rows']} / peak {small['rows']} <= 1.3"] = (
+            ratio,
+            ratio <= 1.3,
+        )
     if streams:
         peak = streams[-1]["peak_rss_mib"]
         checks[f"peak of {streams[-1]['rows']} rows <= 3072 MiB"] = (peak, peak <= 3072)
@@ -195,7 +200,7 @@ def _checks(records):
     return checks
 
 
-def write_results(records, checks, tag, args):
+def write_results(records, checks, tag, args, quiet=False):
     """Write ``results/scale_<tag>.jsonl`` and ``.md``."""
     out = HERE / "results" / f"scale_{tag}"
     with open(f"{out}.jsonl", "w") as file:
@@ -217,9 +222,12 @@ def write_results(records, checks, tag, args):
             f"| {r['epoch_rows_per_s']:.0f} | {auc} |"
         )
     lines += ["", "| target | value | met |", "|---|---:|---|"]
-    lines += [f"| {k} | {v:.4g} | {'yes' if ok else 'NO'} |" for k, (v, ok) in checks.items()]
+    lines += [
+        f"| {k} | {v:.4g} | {'yes' if ok else 'NO'} |" for k, (v, ok) in checks.items()
+    ]
     Path(f"{out}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if not quiet:
+        print("\n".join(lines))
 
 
 def main(argv=None):
@@ -240,6 +248,11 @@ def main(argv=None):
         record.update(name=name, epochs=kw.get("max_iter", 1))
         records.append(record)
         print(json.dumps(record), flush=True)
+        # Rewritten after each fit, so an interrupted run keeps what it measured.
+        write_results(records, _checks(records), args.tag, args, quiet=True)
+
+    if args.census and _data.census_file(_data.default_data_dir(), "data") is None:
+        parser.error(f"--census: no census-income files in {_data.default_data_dir()}")
 
     for rows in sorted(set(args.rows) | set(args.memory_rows)):
         path = write_synthetic(args.workdir, rows, args.partition_rows)

@@ -27,6 +27,14 @@ if not dist.is_available():  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _run(command, env=None, timeout=120):
+    """Run ``command`` from the repository root; return its stripped stdout."""
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """Run the torchrun script once; return scenario -> [rank 0, rank 1] results."""
@@ -47,16 +55,7 @@ def ranks(tmp_path_factory):
         "tests/ddp_script.py",
         str(out),
     ]
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    _run(command, env=env, timeout=240)
     results = {}
     for name in ddp_script.SCENARIOS:
         results[name] = []
@@ -210,13 +209,4 @@ def test_skmtl_works_without_dask():
         "est = MMoEClassifierRegressor(max_iter=1).fit(X, Y)\n"
         "print(est.predict(X).shape)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "(100, 2)"
+    assert _run([sys.executable, "-c", code], timeout=120) == "(100, 2)"
