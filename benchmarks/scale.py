@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import _data  # noqa: E402
+import _data
 
 BATCH_SIZE = 1024
 
@@ -203,15 +203,17 @@ def _checks(records):
 def write_results(records, checks, tag, args, quiet=False):
     """Write ``results/scale_<tag>.jsonl`` and ``.md``."""
     out = HERE / "results" / f"scale_{tag}"
-    with open(f"{out}.jsonl", "w") as file:
-        for record in records:
-            file.write(json.dumps(record) + "\n")
+    Path(f"{out}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     lines = [
-        f"# scale_{tag}: streaming vs in-memory MMoE fit "
-        f"(batch {BATCH_SIZE}, partitions of {args.partition_rows} rows)",
+        (
+            f"# scale_{tag}: streaming vs in-memory MMoE fit "
+            f"(batch {BATCH_SIZE}, partitions of {args.partition_rows} rows)"
+        ),
         "",
-        "| name | rows | epochs | peak RSS (MiB) | fit s | fit rows/s | epoch rows/s "
-        "| mean test AUC |",
+        (
+            "| name | rows | epochs | peak RSS (MiB) | fit s | fit rows/s "
+            "| epoch rows/s | mean test AUC |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
