@@ -196,7 +196,7 @@ def _checks(records):
             by_name["census_stream"]["mean_test_auc"]
             - by_name["census_memory"]["mean_test_auc"]
         )
-        checks["census |AUC stream - AUC memory| <= 0.002"] = (gap, gap <= 0.002)
+        checks["census AUC gap, stream vs memory, <= 0.002"] = (gap, gap <= 0.002)
     return checks
 
 
