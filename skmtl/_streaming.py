@@ -86,7 +86,8 @@ class StreamSource:
         numbers, in order.
     encode : callable
         ``encode(frame, rows, partition)`` returns the :class:`Batch` of rows
-        ``rows`` (positions, never empty) of partition ``partition``'s frame.
+        ``rows`` (positions, never empty; None for every row, in order) of
+        partition ``partition``'s frame.
     batch_size : int
         Rows per step of this process.
     seed : int
@@ -185,7 +186,7 @@ class StreamSource:
         frames = self.load(window)
         ends = np.cumsum(self.lengths[window])
         partition_of = np.searchsorted(ends, rows, side="right")  # (n_rows,)
-        pieces, positions = [], []
+        pieces, gather, start = [], np.empty(len(rows), dtype=np.int64), 0
         for j, (number, frame) in enumerate(zip(window, frames)):
             if len(frame) != self.lengths[number]:
                 raise RuntimeError(
@@ -194,14 +195,21 @@ class StreamSource:
                     "give the same rows every time it is computed."
                 )
             taken = np.flatnonzero(partition_of == j)
-            if len(taken):
-                local = rows[taken] - (ends[j] - self.lengths[number])
+            if not len(taken):
+                continue
+            local = rows[taken] - (ends[j] - self.lengths[number])
+            if len(local) == len(frame):
+                # Every row (one process): encode the frame as it is and
+                # shuffle the codes, cheaper than gathering raw rows first.
+                pieces.append(self.encode(frame, None, number))
+                gather[taken] = start + local
+            else:
                 pieces.append(self.encode(frame, local, number))
-                positions.append(taken)
+                gather[taken] = start + np.arange(len(taken))
+            start += len(taken)
         block = concat_batches(pieces)
-        # Pieces come partition by partition; put the rows back in epoch order.
-        order = np.argsort(np.concatenate(positions), kind="stable")
-        return block.rows(torch.as_tensor(order, device=block.targets.device))
+        # One gather puts the rows of every piece in the epoch's order.
+        return block.rows(torch.as_tensor(gather, device=block.targets.device))
 
 
 class _Epoch:

@@ -145,10 +145,12 @@ def _source(lengths, batch_size, comm=None, buffer_partitions=2, seed=0):
         ]
 
     def encode(frame, rows, number):
-        assert len(rows) > 0
-        values = torch.as_tensor(frame.row.to_numpy()[rows])
-        features = FeatureBatch.from_arrays(values[:, None], torch.zeros(len(rows), 0))
-        return Batch(features, values[:, None].float(), torch.ones(len(rows), 1))
+        assert rows is None or len(rows) > 0
+        values = frame.row.to_numpy(copy=True)
+        values = torch.as_tensor(values if rows is None else values[rows])
+        n_rows = len(values)
+        features = FeatureBatch.from_arrays(values[:, None], torch.zeros(n_rows, 0))
+        return Batch(features, values[:, None].float(), torch.ones(n_rows, 1))
 
     return StreamSource(
         lengths, load, encode, batch_size, seed, comm, buffer_partitions
