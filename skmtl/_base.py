@@ -13,8 +13,11 @@ import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, clone
 from sklearn.utils import check_random_state
 
+from skmtl import _dask
+
 from skmtl._data import InMemoryData, feature_batch
-from skmtl._device import loadable_device, resolve_device, resolve_precision
+from skmtl._device import loadable_device, resolve_precision
+from skmtl._distributed import connect
 from skmtl._encoder import FeatureEncoder
 from skmtl._losses import MultiTaskLoss
 from skmtl._monitor import (
@@ -34,6 +37,7 @@ from skmtl._validation import (
     Real,
     StrOptions,
     as_feature_frame,
+    is_dask_collection,
     check_is_fitted,
     check_sample_weight,
     positive_sizes,
@@ -52,7 +56,9 @@ _COMMON_PARAMETER_DOCS = """
     dropout : float, default=0.0
         Dropout probability after every hidden activation.
     batch_size : int, default=256
-        Rows per optimisation step.
+        Rows per optimisation step of each process: a fit over several
+        processes (see ``distributed``) steps on ``batch_size`` times their
+        number of rows, as PyTorch's DistributedDataParallel does.
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
     max_iter : int, default=10
@@ -73,7 +79,8 @@ _COMMON_PARAMETER_DOCS = """
         ``combine`` method, or a function ``f(task_losses) -> total``.
     device : str or torch.device, default="auto"
         Where to train and predict: ``"auto"`` (CUDA when available, else
-        CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``... In a fit over several
+        processes ``"auto"`` and ``"cuda"`` mean ``cuda:LOCAL_RANK``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout. The same integer
         on the same device gives identical predictions.
@@ -130,6 +137,24 @@ _COMMON_PARAMETER_DOCS = """
         faster where the hardware computes bfloat16 natively: CUDA GPUs that
         support it, and CPUs with AVX512-BF16 or AMX. Elsewhere it works but is
         slower. ``"auto"`` is ``"bf16"`` on such hardware, else ``"fp32"``.
+    buffer_partitions : int, default=2
+        When X is a Dask DataFrame: how many partitions a training epoch
+        shuffles together. Partitions come in a random order, in groups of
+        this many whose rows are shuffled; the next group is loaded and
+        encoded in the background while the current one trains, so memory
+        holds about twice this many partitions, whatever the number of rows.
+        Larger mixes rows better, at that cost.
+    distributed : "auto" or bool, default="auto"
+        Train as one process of a DistributedDataParallel fit. ``"auto"``
+        does when the script was launched by ``torchrun`` (or has ``RANK``
+        and ``WORLD_SIZE`` > 1 in its environment, or an initialised default
+        process group), initialising the process group if needed (gloo on
+        the CPU, NCCL on CUDA). ``True`` requires such a launch; ``False``
+        trains this process alone, e.g. inside your own DDP script. Every
+        process must call ``fit`` with the same data; the tasks and encoder
+        fitted on rank 0 are sent to the others, each process trains on its
+        share of every global batch, and every process ends with the same
+        model.
 """
 
 _COMMON_ATTRIBUTE_DOCS = """
@@ -200,7 +225,18 @@ COMMON_DEFAULTS = {
     "max_grad_norm": None,
     "multi_valued_pooling": "mean",
     "precision": "fp32",
+    "buffer_partitions": 2,
+    "distributed": "auto",
 }
+
+
+def _check_eval_tasks(names, named, task_names):
+    """``eval_set``'s y must hold the training tasks (in order, when named)."""
+    if len(names) != len(task_names) or (named and names != task_names):
+        raise ValueError(
+            f"eval_set's y has tasks {names} but y has {task_names}; they must be "
+            "the same tasks."
+        )
 
 
 def make_init(own, common=None):
@@ -276,6 +312,8 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "multi_valued_pooling": [StrOptions({"mean", "sum"})],
         "precision": [StrOptions({"fp32", "bf16", "auto"})],
+        "buffer_partitions": [Interval(Integral, 1, None, closed="left")],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     # -- what subclasses provide -------------------------------------------------
@@ -311,8 +349,11 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            Raw features: strings, categories, booleans, numbers, NaN.
+        X : DataFrame, dask DataFrame or array-like of shape (n_samples, n_features)
+            Raw features: strings, categories, booleans, numbers, NaN. A Dask
+            DataFrame is streamed partition by partition, never held whole
+            (see ``buffer_partitions``); y and ``sample_weight`` must then be
+            Dask collections with its partitions.
         y : DataFrame, Series or array-like of shape (n_samples, n_tasks) or (n_samples,)
             One column per task; NaN marks a row outside that task's sample
             space (excluded from that task's loss only).
@@ -321,7 +362,8 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         eval_set : tuple (X_val, y_val), default=None
             Validation data scored after every epoch (recorded in
             ``history_``) and, with ``early_stopping=True``, monitored instead
-            of a ``validation_fraction`` split.
+            of a ``validation_fraction`` split (of whole partitions, for a
+            Dask X). May be pandas or Dask collections.
 
         Returns
         -------
@@ -366,35 +408,38 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         if reset:
             network_params = self._network_params()
             positive_sizes(self.tower_hidden_sizes, "tower_hidden_sizes", allow_empty=True)
-        data = self._training_data(X, y, sample_weight, reset)
-        if reset:
-            self.tasks_ = data.fit_tasks(self.task_types)
-        else:
-            self._check_same_tasks(data.task_names)
-        class_weights = resolve_class_weight(self.class_weight, self.tasks_)
-        random_state = check_random_state(self.random_state)
-        seed = random_state.randint(np.iinfo(np.int32).max)
-        train, validation = self._split_validation(data, eval_set, random_state)
-        if reset:
-            self.encoder_ = train.fit_encoder(self._make_encoder())
-            self.device_ = resolve_device(self.device)
-            self.precision_ = resolve_precision(self.precision, self.device_)
-        source = train.batch_source(
-            self.encoder_,
-            self.tasks_,
-            class_weights,
-            self.device_,
-            batch_size=self.batch_size,
-            seed=seed,
-        )
-        monitor = None if validation is None else self._monitor(validation)
+        comm, device = connect(self.distributed, self.device if reset else self.device_)
         try:
-            with torch.random.fork_rng(devices=self._rng_devices()):
-                torch.manual_seed(seed)
+            with _dask.worker_threads():
+                data = self._training_data(X, y, sample_weight, reset, comm)
+                self._check_same_data(data, comm)
                 if reset:
-                    self.module_ = self._build_network(network_params)
-                    self._start_training()
-                self._train(source, monitor, n_epochs)
+                    self.tasks_ = comm.on_root(lambda: data.fit_tasks(self.task_types))
+                else:
+                    self._check_same_tasks(data.task_names)
+                class_weights = resolve_class_weight(self.class_weight, self.tasks_)
+                # Every process draws the same seeds and validation split.
+                random_state = comm.broadcast(check_random_state(self.random_state))
+                seed = random_state.randint(np.iinfo(np.int32).max)
+                train, validation = self._split_validation(
+                    data, eval_set, random_state, comm
+                )
+                if reset:
+                    encoder = self._make_encoder()
+                    self.encoder_ = comm.on_root(lambda: train.fit_encoder(encoder))
+                    self.device_ = device
+                    self.precision_ = resolve_precision(self.precision, self.device_)
+                source = train.batch_source(
+                    self.encoder_, self.tasks_, class_weights, self.device_,
+                    batch_size=self.batch_size, seed=seed, comm=comm,
+                )  # fmt: skip
+                monitor = None if validation is None else self._monitor(validation)
+                with torch.random.fork_rng(devices=self._rng_devices()):
+                    torch.manual_seed(seed)
+                    if reset:
+                        self.module_ = self._build_network(network_params)
+                        self._start_training()
+                    self._train(source, monitor, n_epochs, comm)
         except BaseException:
             if reset and not getattr(self, "history_", None):
                 self._forget_fit()  # no epoch completed: not fitted at all
@@ -408,8 +453,10 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             if fitted or name in ("_optimizer", "_scheduler", "_y_is_1d"):
                 delattr(self, name)
 
-    def _training_data(self, X, y, sample_weight, reset):
+    def _training_data(self, X, y, sample_weight, reset, comm):
         """Check ``fit``'s arguments and wrap them as training data."""
+        if is_dask_collection(X) or is_dask_collection(y):
+            return _dask.training_data(self, X, y, sample_weight, reset, comm)
         frame = as_feature_frame(self, X, reset=reset)
         targets, y_is_1d = as_target_frame(y, len(frame))
         if reset:
@@ -425,6 +472,17 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         """
         return clone(self.encoder if self.encoder is not None else FeatureEncoder())
 
+    @staticmethod
+    def _check_same_data(data, comm):
+        """The processes of a distributed fit must all pass the same rows."""
+        first = comm.broadcast(data.n_samples)
+        if comm.any(data.n_samples != first):
+            raise ValueError(
+                f"This process has {data.n_samples} rows and rank 0 has {first}; "
+                "every process of a distributed fit must pass the same data (each "
+                "trains on its share of every batch)."
+            )
+
     def _check_same_tasks(self, names):
         """Continued training must see the tasks the model was built for."""
         if names != self.task_names_:
@@ -433,41 +491,41 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
                 "continued training (warm_start, partial_fit) needs the same tasks."
             )
 
-    def _split_validation(self, data, eval_set, random_state):
+    def _split_validation(self, data, eval_set, random_state, comm):
         """Return the training data and the validation data (or None).
 
         Validation is ``eval_set`` when given, else a random
         ``validation_fraction`` of the rows when ``early_stopping``, else None.
         """
         if eval_set is not None:
-            return data, self._eval_data(eval_set, data)
+            return data, self._eval_data(eval_set, data, comm)
         if not self.early_stopping:
             return data, None
         return data.split(self.validation_fraction, random_state)
 
-    def _eval_data(self, eval_set, data):
+    def _eval_data(self, eval_set, data, comm):
         """Check ``eval_set`` against the training tasks and wrap it."""
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
             raise ValueError("eval_set must be a pair (X_val, y_val).")
+        if is_dask_collection(eval_set[0]) or is_dask_collection(eval_set[1]):
+            validation = _dask.eval_data(*eval_set, comm)
+            _check_eval_tasks(validation.task_names, True, data.task_names)
+            return validation
         X_val = as_feature_frame(self, eval_set[0], reset=False)
         y_val, _ = as_target_frame(eval_set[1], len(X_val))
         named = isinstance(eval_set[1], (pd.DataFrame, pd.Series))
-        if y_val.shape[1] != len(data.task_names) or (
-            named and [str(c) for c in y_val.columns] != data.task_names
-        ):
-            raise ValueError(
-                f"eval_set's y has tasks {list(y_val.columns)} but y has "
-                f"{data.task_names}; they must be the same tasks."
-            )
+        _check_eval_tasks([str(c) for c in y_val.columns], named, data.task_names)
         # Arrays carry no names: their columns are the tasks in order.
-        y_val = y_val.set_axis(data.targets.columns, axis=1)
+        y_val = y_val.set_axis(data.task_names, axis=1)
         return InMemoryData(X_val, y_val, np.ones(len(X_val)))
 
     def _monitor(self, validation):
         """Build the validation callback for ``history_`` and early stopping."""
-        batch = validation.to_batch(self.encoder_, self.tasks_, None, self.device_)
+        batches = validation.evaluation_batches(
+            self.encoder_, self.tasks_, self.device_
+        )
         return ValidationMonitor(
-            batch,
+            batches,
             MultiTaskLoss(self.tasks_).to(self.device_),
             lambda logits: self._scores_from_logits(logits, validation.targets, strict=False),
             self.task_names_,
@@ -535,7 +593,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
     def _autocast_dtype(self):
         return torch.bfloat16 if self.precision_ == "bf16" else None
 
-    def _train(self, source, monitor, n_epochs):
+    def _train(self, source, monitor, n_epochs, comm):
         """Run the shared training loop for ``n_epochs`` and record the history."""
         if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
             self._optimizer = self._make_optimizer()
@@ -545,6 +603,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             self._optimizer,
             MultiTaskLoss(self.tasks_).to(self.device_),
             self.weighting_,
+            comm=comm,
             max_grad_norm=self.max_grad_norm,
             callbacks=self._callbacks(monitor, epochs[-1]),
             autocast_dtype=self._autocast_dtype(),
@@ -622,7 +681,12 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             for a regression task. 1-D when ``fit`` got a 1-D y. The dtype is
             object when labels of different types are mixed.
         """
-        columns = [t.decode(out) for t, out in self._task_outputs(self._logits(X))]
+        if is_dask_collection(X):
+            return _dask.predict(self, X)
+        return self._predictions_from_logits(self._logits(X))
+
+    def _predictions_from_logits(self, logits):
+        columns = [t.decode(out) for t, out in self._task_outputs(logits)]
         if self._y_is_1d:
             return columns[0]
         return np.column_stack(columns)
@@ -644,8 +708,16 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             entry is None (use :meth:`predict`). With a 1-D y in ``fit``, the
             single task's array is returned instead of a list.
         """
-        probas = [t.predict_proba(out) for t, out in self._task_outputs(self._logits(X))]
+        if is_dask_collection(X):
+            return _dask.predict_proba(self, X)
+        logits = self._logits(X)
+        probas = [self._probas_from_logits(logits, k) for k in range(len(self.tasks_))]
         return probas[0] if self._y_is_1d else probas
+
+    def _probas_from_logits(self, logits, task_index):
+        """The probabilities of task ``task_index`` (None for regression)."""
+        task, outputs = list(self._task_outputs(logits))[task_index]
+        return task.predict_proba(outputs)
 
     def score_tasks(self, X, y):
         """Score each task on its labelled rows.
@@ -663,7 +735,12 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             Task name -> score: ROC AUC for a binary task, accuracy for a
             multiclass task, R² for a regression task, D² for a count.
         """
-        logits = self._logits(X)
+        if is_dask_collection(X):
+            return _dask.score_tasks(self, X, y)
+        return self._score_logits(self._logits(X), y)
+
+    def _score_logits(self, logits, y):
+        """Per-task scores of computed outputs against ``score_tasks``'s y."""
         targets, _ = as_target_frame(y, len(logits))
         return self._scores_from_logits(logits, targets, strict=True)
 

@@ -141,6 +141,20 @@ class InMemoryData:
             torch.as_tensor(weights, device=device),
         )
 
+    def evaluation_batches(self, encoder, tasks, device):
+        """Return the rows as one batch, for validation (no class weights).
+
+        Parameters
+        ----------
+        encoder, tasks, device
+            As for :meth:`to_batch`.
+
+        Returns
+        -------
+        tuple of Batch
+        """
+        return (self.to_batch(encoder, tasks, None, device),)
+
     def batch_source(self, encoder, tasks, class_weights, device, *, batch_size, seed,
                      comm=None):  # fmt: skip
         """Return the training loop's source of shuffled batches.

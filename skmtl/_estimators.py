@@ -1,5 +1,6 @@
 """The public estimators: each chooses a network and its architecture parameters."""
 
+import numpy as np
 import torch
 from sklearn.utils import ClassifierTags
 
@@ -9,7 +10,8 @@ from skmtl._base import (
     PREDICT_BATCH_SIZE,
     MultiTaskEstimator,
 )
-from skmtl._funnel import funnel_probabilities, joint_targets
+from skmtl import _dask
+from skmtl._funnel import funnel_probabilities, joint_targets, lazy_joint_targets
 from skmtl._training import map_batches
 from skmtl._validation import (
     Integral,
@@ -19,6 +21,7 @@ from skmtl._validation import (
     as_feature_frame,
     check_is_fitted,
     format_names,
+    is_dask_collection,
     positive_sizes,
 )
 from skmtl.nn import AITM, DCN, ESMM, PLE, STAR, CrossStitch, MMoE, SharedBottom
@@ -398,22 +401,28 @@ class _FunnelMixin:
     ``predict_proba`` per stage.
     """
 
-    def _training_data(self, X, y, sample_weight, reset):
-        # X's errors (sparse input, no rows) come before y's, as scikit-learn's
-        # checks expect; X is validated again, unchanged, by the base class.
-        as_feature_frame(self, X, reset=reset)
-        joint, is_1d = joint_targets(y, self.funnel)
+    def _joint_targets(self, y):
+        if is_dask_collection(y):
+            return lazy_joint_targets(y, self.funnel)
+        return joint_targets(y, self.funnel)
+
+    def _training_data(self, X, y, sample_weight, reset, comm):
+        if not is_dask_collection(X):
+            # X's errors (sparse input, no rows) come before y's, as scikit-learn's
+            # checks expect; X is validated again, unchanged, by the base class.
+            as_feature_frame(self, X, reset=reset)
+        joint, is_1d = self._joint_targets(y)
         if reset:
             _check_binary_task_types(self.task_types)
-        data = super()._training_data(X, joint, sample_weight, reset)
+        data = super()._training_data(X, joint, sample_weight, reset, comm)
         if reset:
             self._y_is_1d = is_1d
         return data
 
-    def _eval_data(self, eval_set, data):
+    def _eval_data(self, eval_set, data, comm):
         if isinstance(eval_set, (tuple, list)) and len(eval_set) == 2:
-            eval_set = (eval_set[0], joint_targets(eval_set[1], self.funnel)[0])
-        return super()._eval_data(eval_set, data)
+            eval_set = (eval_set[0], self._joint_targets(eval_set[1])[0])
+        return super()._eval_data(eval_set, data, comm)
 
     def predict_proba(self, X):
         """Predict, per stage, the joint and the conditional probability.
@@ -431,7 +440,15 @@ class _FunnelMixin:
             ``[:, k, 1]`` is the probability of stage ``k`` given stage
             ``k - 1`` (pCTR, then pCVR), the ratio of the joint
             probabilities, capped at 1. For the first stage both are equal.
+            A lazy Dask array, one block per partition, when X is a Dask
+            DataFrame.
         """
+        if is_dask_collection(X):
+            logits, _ = _dask.lazy_logits(self, X)
+            chunks = (logits.chunks[0], (logits.shape[1],), (2,))
+            return logits.map_blocks(
+                funnel_probabilities, dtype=np.float64, new_axis=2, chunks=chunks
+            )
         return funnel_probabilities(self._logits(X))
 
     def score_tasks(self, X, y):
@@ -451,7 +468,12 @@ class _FunnelMixin:
             stage against the joint label (e.g. click-and-purchase over all
             impressions), on the rows where it is known.
         """
-        logits = self._logits(X)
+        if is_dask_collection(X):
+            logits, _ = _dask.lazy_logits(self, X)
+            # Separately: Dask warns when arrays and frames are computed together.
+            logits, y = logits.compute(), y.compute()
+        else:
+            logits = self._logits(X)
         joint, _ = joint_targets(y, self.funnel, n_samples=len(logits))
         return self._scores_from_logits(logits, joint, strict=True)
 
@@ -770,15 +792,18 @@ class STAREstimator(MultiTaskEstimator):
             ),
         }
 
-    def _training_data(self, X, y, sample_weight, reset):
+    def _training_data(self, X, y, sample_weight, reset, comm):
         if reset:
-            columns = list(as_feature_frame(self, X, reset=True).columns)
+            if is_dask_collection(X):
+                columns = list(X.columns)
+            else:
+                columns = list(as_feature_frame(self, X, reset=True).columns)
             if self.domain_column not in columns:
                 raise ValueError(
                     f"domain_column {self.domain_column!r} is not a column of X; "
                     f"X has {format_names(columns)}."
                 )
-        return super()._training_data(X, y, sample_weight, reset)
+        return super()._training_data(X, y, sample_weight, reset, comm)
 
     def _make_encoder(self):
         """Clone the encoder with ``domain_column`` among its categorical columns."""

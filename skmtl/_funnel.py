@@ -137,6 +137,33 @@ def joint_targets(y, funnel, n_samples=None):
     )
 
 
+def lazy_joint_targets(y, funnel):
+    """:func:`joint_targets` of a Dask DataFrame or Series, partition by partition.
+
+    Each partition is checked on its own, so labels must be 0/1 or booleans
+    (two other numbers are ambiguous in a partition holding only one).
+
+    Parameters
+    ----------
+    y : dask.dataframe.DataFrame or dask.dataframe.Series
+    funnel : sequence of str or None
+
+    Returns
+    -------
+    joint : dask.dataframe.DataFrame
+        Nullable integer labels named after the stages.
+    is_1d : bool
+    """
+    is_1d = y.ndim == 1
+    frame = y.to_frame() if is_1d else y
+    names = _stage_names(frame._meta, funnel)
+    meta = pd.DataFrame({name: pd.Series(dtype="Int64") for name in names})
+    joint = frame.map_partitions(
+        lambda part: joint_targets(part, names)[0], meta=meta
+    )
+    return joint, is_1d
+
+
 def funnel_probabilities(logits):
     """Joint and conditional probability of each stage from the joint logits.
 

@@ -38,6 +38,20 @@ def parse_metric(metric, task_names):
     return kind, task or None
 
 
+def _average_over_processes(comm, losses, scores):
+    """Average each process's validation values, so that all decide alike.
+
+    Every process evaluates the same rows with the same weights; averaging
+    removes any difference of floating-point rounding between devices, so
+    early stopping stops every process at the same epoch.
+    """
+    if comm.world_size == 1:
+        return losses, scores
+    values = torch.tensor(losses + scores, dtype=torch.float64, device=comm.device)
+    values = (comm.sum(values) / comm.world_size).tolist()
+    return values[: len(losses)], values[len(losses) :]
+
+
 class ValidationMonitor(Callback):
     """Evaluate after each epoch; stop when the metric stops improving.
 
@@ -47,8 +61,9 @@ class ValidationMonitor(Callback):
 
     Parameters
     ----------
-    data : skmtl._training.Batch
-        Validation rows.
+    data : iterable of skmtl._training.Batch
+        Validation rows, iterated once per evaluation (in memory: one batch;
+        streamed: one per partition).
     loss : callable
         Per-task loss sums, as for training.
     score_logits : callable
@@ -70,14 +85,20 @@ class ValidationMonitor(Callback):
         self.best_value, self.best_epoch, self.best_state = None, None, None
         self._stale = 0
 
-    def _evaluate(self, module):
-        logits = predict_logits(module, self.data.features, _VALIDATION_BATCH_SIZE)
-        targets, weights = self.data.targets, self.data.weights
-        with torch.no_grad():
-            sums, counts = self.loss(logits.to(targets.device), targets, weights)
-            losses = weighted_task_means(sums, counts).tolist()
-        scores = self.score_logits(logits.double().numpy())
-        return dict(zip(self.task_names, losses)), scores
+    def _evaluate(self, module, comm):
+        parts, sums, counts = [], 0.0, 0.0
+        for batch in self.data:
+            logits = predict_logits(module, batch.features, _VALIDATION_BATCH_SIZE)
+            with torch.no_grad():
+                part_sums, part_counts = self.loss(
+                    logits.to(batch.targets.device), batch.targets, batch.weights
+                )
+            parts.append(logits)
+            sums, counts = sums + part_sums, counts + part_counts
+        losses = weighted_task_means(sums, counts).tolist()
+        scores = self.score_logits(torch.cat(parts).double().numpy())
+        losses, scores = _average_over_processes(comm, losses, list(scores.values()))
+        return dict(zip(self.task_names, losses)), dict(zip(self.task_names, scores))
 
     def _monitored(self, losses, scores):
         """The monitored value, signed so that lower is better."""
@@ -86,7 +107,7 @@ class ValidationMonitor(Callback):
         return value if self.kind == "loss" else -value
 
     def on_epoch_end(self, trainer, epoch, record):
-        losses, scores = self._evaluate(trainer.network)
+        losses, scores = self._evaluate(trainer.network, trainer.comm)
         value = self._monitored(losses, scores)
         if self.best_value is None or value < self.best_value - self.tol:
             self.best_value, self.best_epoch, self._stale = value, epoch, 0
@@ -222,7 +243,12 @@ class DivergenceGuard(Callback):
         first = np.isnan(self._first).any()
         if not (first or last or batch_index % self.every == 0):
             return
-        finite = torch.isfinite(loss_sums).cpu().numpy()
+        finite = torch.isfinite(loss_sums)
+        if trainer.comm.world_size > 1:
+            # Every process must stop at the same batch, or the others would
+            # wait forever for its gradients.
+            finite = trainer.comm.sum(finite.float()) == trainer.comm.world_size
+        finite = finite.cpu().numpy()
         if not finite.all():
             raise TrainingDivergedError(
                 self._message(trainer, epoch, batch_index, ~finite)

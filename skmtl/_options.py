@@ -138,9 +138,24 @@ def class_weight_matrix(values, mask, specs):
             continue
         index = values[mask[:, k], k].astype(np.int64)
         if isinstance(spec, str):
-            counts = np.bincount(index)
-            present = counts > 0
-            spec = np.ones(len(counts))
-            spec[present] = len(index) / (present.sum() * counts[present])
+            spec = balanced_class_weights(np.bincount(index))
         matrix[mask[:, k], k] = spec[index]
     return matrix
+
+
+def balanced_class_weights(counts):
+    """Return n / (n_classes * n_c) for each class c with rows, 1 for the others.
+
+    Parameters
+    ----------
+    counts : ndarray of shape (n_classes,)
+        Rows of each class.
+
+    Returns
+    -------
+    ndarray of shape (n_classes,)
+    """
+    present = counts > 0
+    weights = np.ones(len(counts))
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights

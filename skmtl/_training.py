@@ -69,13 +69,66 @@ def epoch_seed(seed, epoch):
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
+def global_batch_sizes(n_samples, batch_size, world_size):
+    """Return the size of each global batch of an epoch of ``n_samples`` rows.
+
+    Global batches hold ``batch_size * world_size`` rows, the last one the
+    rest. A last batch with fewer rows than processes joins the one before,
+    so that every process gets at least one row of every batch.
+
+    Parameters
+    ----------
+    n_samples, batch_size, world_size : int
+
+    Returns
+    -------
+    ndarray of shape (n_batches,), int64
+    """
+    if n_samples < world_size:
+        raise ValueError(
+            f"{n_samples} training rows cannot be shared by {world_size} processes; "
+            "every process needs at least one row."
+        )
+    global_batch = batch_size * world_size
+    n_full, rest = divmod(n_samples, global_batch)
+    sizes = np.full(n_full, global_batch, dtype=np.int64)
+    if rest >= world_size:
+        return np.append(sizes, rest)
+    if rest:
+        sizes[-1] += rest
+    return sizes
+
+
+def rank_bounds(sizes, rank, world_size):
+    """Return where this rank's share of each global batch starts and stops.
+
+    Rank ``r`` takes rows ``[m * r // W, m * (r + 1) // W)`` of a global
+    batch of ``m`` rows: ``batch_size`` rows of a full batch, a near-equal
+    share of the last.
+
+    Parameters
+    ----------
+    sizes : ndarray of shape (n_batches,)
+        From :func:`global_batch_sizes`.
+    rank, world_size : int
+
+    Returns
+    -------
+    starts, stops : ndarray of shape (n_batches,)
+        Positions in the epoch's order of rows.
+    """
+    offsets = np.cumsum(sizes) - sizes
+    starts = offsets + sizes * rank // world_size
+    return starts, offsets + sizes * (rank + 1) // world_size
+
+
 class TensorSource:
     """Batches of rows held as tensors: a seeded shuffle of all rows per epoch.
 
     In a fit over several processes every rank draws the same permutation and
-    takes its own ``batch_size`` rows of each global batch of ``batch_size *
-    world_size`` rows, so the ranks together take the steps of one process
-    whose batch is the sum of theirs.
+    takes its share of each global batch of ``batch_size * world_size`` rows
+    (see :func:`rank_bounds`), so the ranks together take the steps of one
+    process whose batch is the sum of theirs.
 
     Parameters
     ----------
@@ -92,7 +145,9 @@ class TensorSource:
     def __init__(self, data, batch_size, seed, comm=None):
         comm = comm or SingleProcess()
         self.data, self.batch_size, self.seed = data, int(batch_size), int(seed)
-        self.rank, self.world_size = comm.rank, comm.world_size
+        sizes = global_batch_sizes(data.n_samples, self.batch_size, comm.world_size)
+        starts, stops = rank_bounds(sizes, comm.rank, comm.world_size)
+        self._bounds = list(zip(starts.tolist(), stops.tolist()))
 
     @property
     def n_samples(self):
@@ -100,8 +155,7 @@ class TensorSource:
         return self.data.n_samples
 
     def __len__(self):
-        global_batch = self.batch_size * self.world_size
-        return -(-self.n_samples // global_batch)
+        return len(self._bounds)
 
     def batches(self, epoch):
         """Return this process's batches of ``epoch``, in order.
@@ -120,9 +174,7 @@ class TensorSource:
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         order = torch.randperm(self.n_samples, generator=generator)
         order = order.to(self.data.targets.device)
-        start, stop = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
-        global_batches = order.split(self.batch_size * self.world_size)
-        return _LazyRows(self.data, [index[start:stop] for index in global_batches])
+        return _LazyRows(self.data, [order[start:stop] for start, stop in self._bounds])
 
 
 class _LazyRows:
@@ -188,6 +240,8 @@ class TrainingSnapshot:
         # Deep-copied except the optimised tensors, which a strategy may
         # reference (GradNorm holds the shared parameters): those stay shared.
         memo = {id(p): p for p in [*self._params, *network.parameters()]}
+        # The communicator a strategy may hold for the fit is shared, not copied.
+        memo[id(trainer.comm)] = trainer.comm
         self._weighting = copy.deepcopy(trainer.weighting.__dict__, memo)
 
     @torch.no_grad()
@@ -360,6 +414,11 @@ class Trainer:
         snapshot = TrainingSnapshot(self)
         for callback in self.callbacks:
             callback.on_train_begin(self)
+        # A strategy whose statistics must agree over processes (GradNorm's
+        # gradient norms) reduces them through the communicator of this fit.
+        bind = getattr(self.weighting, "_bind_communicator", None)
+        if bind is not None:
+            bind(self.comm)
         try:
             for epoch in epochs:
                 if self._run_epoch(source, epoch):
@@ -379,6 +438,8 @@ class Trainer:
             snapshot.restore()
             raise
         finally:
+            if bind is not None:
+                bind(None)
             for callback in self.callbacks:
                 callback.on_train_end(self)
         return len(self.epochs_completed)

@@ -62,7 +62,9 @@ class Task:
     def __init_subclass__(cls, **kwargs):
         # Overrides without a docstring show the base class's, in help() and docs.
         super().__init_subclass__(**kwargs)
-        for name in ("encode", "loss", "decode", "predict_proba", "score"):
+        for name in (
+            "encode", "loss", "decode", "predict_proba", "score", "from_summary"
+        ):
             method = cls.__dict__.get(name)
             function = getattr(method, "__func__", method)
             if function is not None and not function.__doc__:
@@ -97,6 +99,34 @@ class Task:
         Task
         """
         raise NotImplementedError
+
+    @classmethod
+    def from_summary(cls, name, summary):
+        """Fit the task on statistics of its labels merged over partitions.
+
+        ``fit`` on a Dask DataFrame never holds a whole target column: it
+        summarises each partition's labels and calls this instead of
+        :meth:`from_labels`. A task type that cannot be fitted from these
+        statistics keeps this default, which raises.
+
+        Parameters
+        ----------
+        name : str
+            Column name.
+        summary : LabelSummary
+            Has ``count``; ``distinct_labels`` (a Series, or None when a
+            continuous column has too many); ``representative_labels()`` (the
+            distinct labels, or the extremes, enough to check the labels'
+            type); and, when every label is a number, ``mean`` and ``std``.
+
+        Returns
+        -------
+        Task
+        """
+        raise TypeError(
+            f"Task type {cls.__name__} cannot be fitted on a Dask DataFrame: it "
+            "does not implement from_summary. Fit it on a pandas DataFrame."
+        )
 
     def encode(self, labels):
         """Map labels to the float targets the loss reads.
@@ -223,6 +253,16 @@ class _ClassificationTask(Task):
                 "labelled rows; a classification task needs at least two."
             )
         return cls(name, classes)
+
+    @classmethod
+    def from_summary(cls, name, summary):
+        labels = summary.distinct_labels
+        if labels is None:
+            raise ValueError(
+                f"Task {name!r} has too many distinct non-integer labels to be a "
+                f"{cls.kind} task; declare it 'regression' in task_types."
+            )
+        return cls.from_labels(name, labels)
 
     def encode(self, labels):
         return self._class_index(labels.to_numpy()).astype(np.float32)
@@ -374,6 +414,11 @@ class RegressionTask(Task):
         values = _numeric_labels(name, labels, cls.kind)
         return cls(name, values.mean(), float(values.std()) or 1.0)
 
+    @classmethod
+    def from_summary(cls, name, summary):
+        _numeric_labels(name, summary.representative_labels(), cls.kind)
+        return cls(name, summary.mean, summary.std or 1.0)
+
     def encode(self, labels):
         values = _numeric_labels(self.name, labels, self.kind)
         return ((values - self.mean) / self.scale).astype(np.float32)
@@ -417,6 +462,18 @@ class PoissonTask(Task):
 
     @classmethod
     def from_labels(cls, name, labels):
+        values = cls._counts(name, labels)
+        return cls(name, values.mean())
+
+    @classmethod
+    def from_summary(cls, name, summary):
+        # The representative labels hold the extremes: enough for the checks.
+        cls._counts(name, summary.representative_labels())
+        return cls(name, summary.mean)
+
+    @classmethod
+    def _counts(cls, name, labels):
+        """Labels as float64, checked to be counts (>= 0, not all 0)."""
         values = _numeric_labels(name, labels, cls.kind)
         if np.any(values < 0):
             raise ValueError(
@@ -425,7 +482,7 @@ class PoissonTask(Task):
             )
         if not values.any():
             raise ValueError(f"Task {name!r} is a poisson task but all labels are 0.")
-        return cls(name, values.mean())
+        return values
 
     def encode(self, labels):
         return (_numeric_labels(self.name, labels, self.kind) / self.mean).astype(

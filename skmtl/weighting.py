@@ -171,6 +171,24 @@ class TaskWeighting:
         """
         return [float(w) for w in self._current]
 
+    def _bind_communicator(self, comm):
+        """Use ``comm`` to agree over processes during a fit; None unbinds.
+
+        The training loop binds its communicator for the fit's duration, so
+        that a fitted strategy pickles without it.
+        """
+        if comm is None:
+            self.__dict__.pop("_comm", None)
+        else:
+            self._comm = comm
+
+    def _mean_over_processes(self, tensor):
+        """Average ``tensor`` over the processes of the fit (itself alone)."""
+        comm = self.__dict__.get("_comm")
+        if comm is None or comm.world_size == 1:
+            return tensor
+        return comm.sum(tensor) / comm.world_size
+
 
 def _check_non_negative(value, name):
     """Raise unless ``value`` is a finite number >= 0."""
@@ -367,18 +385,28 @@ class GradNorm(TaskWeighting):
         self.grad_norms_ = torch.zeros(n_tasks)
 
     def _gradient_norms(self, task_losses):
-        """||grad_W L_k|| for each task, without building a graph."""
-        norms = []
+        """||grad_W L_k|| for each task, without building a graph.
+
+        In a fit over several processes each one holds its share of each
+        task's loss; the norm is that of the averaged gradient, as one process
+        with the whole batch would measure it.
+        """
+        gradients = []
         for loss in task_losses:
             grads = torch.autograd.grad(loss, self._shared, retain_graph=True, allow_unused=True)
-            squares = [g.square().sum() for g in grads if g is not None]
-            norms.append(torch.stack(squares).sum().sqrt() if squares else loss.new_zeros(()))
-        return torch.stack(norms)
+            flat = [
+                (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                for g, p in zip(grads, self._shared)
+            ]
+            gradients.append(torch.cat(flat))
+        # (n_tasks, n_shared_values), averaged over processes
+        gradients = self._mean_over_processes(torch.stack(gradients))
+        return torch.linalg.vector_norm(gradients, dim=1)
 
     def combine(self, task_losses):
         norms = self._gradient_norms(task_losses)
         with torch.no_grad():
-            losses = task_losses.detach()
+            losses = self._mean_over_processes(task_losses.detach())
             if self._initial_losses is None:
                 self._initial_losses = losses.clamp_min(1e-8)
             ratios = losses / self._initial_losses
