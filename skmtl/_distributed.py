@@ -65,6 +65,19 @@ class SingleProcess:
             E.g. a loss-weighting strategy's learnt weights.
         """
 
+    def average_buffers(self, module):
+        """Average ``module``'s floating-point buffers over processes.
+
+        Running statistics (STAR's per-domain moments, BatchNorm's) are
+        updated by each process from its own rows; averaging them at the end
+        of every epoch leaves every process with the same model, estimated
+        from all the rows.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+        """
+
     def any(self, flag):
         """Return True if ``flag`` is True on any process.
 
@@ -160,6 +173,16 @@ class TorchDistributed(SingleProcess):
         flat = self.sum(flat) / self.world_size
         for grad, part in zip(grads, flat.split([g.numel() for g in grads])):
             grad.copy_(part.view_as(grad))
+
+    @torch.no_grad()
+    def average_buffers(self, module):
+        buffers = [b for b in module.buffers() if b.is_floating_point()]
+        if not buffers:
+            return
+        flat = torch.cat([b.reshape(-1) for b in buffers])
+        flat = self.sum(flat) / self.world_size
+        for buffer, part in zip(buffers, flat.split([b.numel() for b in buffers])):
+            buffer.copy_(part.view_as(buffer))
 
     def any(self, flag):
         value = torch.tensor([1.0 if flag else 0.0], device=self.device)

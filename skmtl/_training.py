@@ -448,6 +448,7 @@ class Trainer:
         """Train one epoch and run the epoch-end callbacks; return whether to stop."""
         start = time.perf_counter()
         losses = self.train_epoch(source, epoch)
+        self.comm.average_buffers(self.network)
         record = {
             "epoch": epoch,
             "train_loss_per_task": losses,

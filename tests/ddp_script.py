@@ -49,6 +49,13 @@ class AuxiliaryEstimator(skmtl.MMoEClassifierRegressor):
     _network_class = AuxiliaryMMoE
 
 
+def funnel(estimator, n_rows=301):
+    """A two-stage funnel: bought only among the clicked, NaN-masked there."""
+    X, Y, weights = data(n_rows)
+    Y = Y.assign(bought=Y.bought.where(Y.clicked == 1, 0.0))
+    return estimator.fit(X, Y, sample_weight=weights)
+
+
 def common(**params):
     return {"batch_size": BATCH, "max_iter": 3, "random_state": 0, **params}
 
@@ -100,32 +107,17 @@ SCENARIOS = {
         )
     ),
     "streamed": lambda: streamed(skmtl.MMoEClassifierRegressor(**common())),
+    # Heads that reach the loss only through other heads (ESMM's product,
+    # AITM's transfer and calibrator) or through one domain's weights (STAR).
+    "esmm": lambda: funnel(skmtl.ESMMEstimator(**common())),
+    "aitm": lambda: funnel(skmtl.AITMEstimator(**common())),
+    "star": lambda: in_memory(skmtl.STAREstimator(**common(domain_column="city"))),
+    "cross_stitch": lambda: in_memory(skmtl.CrossStitchEstimator(**common())),
 }
-
-
-def dask_encoder_fallback():
-    """Until FeatureEncoder fits Dask frames out of core, a fit that computes them.
-
-    Temporary test-only stand-in for the encoder branch's ``fit(ddf)``;
-    None once the encoder has it.
-    """
-    if hasattr(skmtl.FeatureEncoder, "_fit_dask"):
-        return None
-    import dask
-
-    fit = skmtl.FeatureEncoder.fit
-
-    def fit_computed(self, X, y=None):
-        return fit(self, X.compute() if dask.is_dask_collection(X) else X, y)
-
-    return fit_computed
 
 
 def main(out_dir):
     torch.set_num_threads(1)
-    fallback = dask_encoder_fallback()
-    if fallback is not None:
-        skmtl.FeatureEncoder.fit = fallback
     rank = int(os.environ["RANK"])
     for name, run in SCENARIOS.items():
         try:

@@ -98,6 +98,11 @@ ONE_PROCESS = {
     "shared_bottom": lambda: ddp_script.in_memory(
         skmtl.SharedBottomEstimator(**_alone())
     ),
+    "esmm": lambda: ddp_script.funnel(skmtl.ESMMEstimator(**_alone())),
+    "aitm": lambda: ddp_script.funnel(skmtl.AITMEstimator(**_alone())),
+    "cross_stitch": lambda: ddp_script.in_memory(
+        skmtl.CrossStitchEstimator(**_alone())
+    ),
     "early_stopping": lambda: ddp_script.in_memory(
         skmtl.MMoEClassifierRegressor(
             **_alone(
@@ -132,6 +137,16 @@ def test_two_processes_equal_one_process_with_the_summed_batch(ranks, name):
     )
 
 
+def test_star_ranks_agree_with_per_process_normalisation(ranks):
+    # Partitioned normalisation uses each process's batch moments, as
+    # BatchNorm does under DDP: the ranks agree (running moments are averaged
+    # over processes after each epoch), but not with one process on the
+    # summed batch.
+    first, second = ranks["star"]
+    assert first.n_iter_ == second.n_iter_ == 3
+    _assert_same(first, second, atol=1e-6)
+
+
 def test_early_stopping_stops_every_rank_at_the_same_epoch(ranks):
     first, second = ranks["early_stopping"]
     alone = ONE_PROCESS["early_stopping"]()
@@ -146,10 +161,7 @@ def test_uneven_rows_and_partitions_finish_with_the_same_model(ranks):
         _assert_same(first, second, atol=1e-6)
 
 
-def test_streamed_two_processes_equal_one_process(ranks, monkeypatch):
-    fallback = ddp_script.dask_encoder_fallback()
-    if fallback is not None:
-        monkeypatch.setattr(skmtl.FeatureEncoder, "fit", fallback)
+def test_streamed_two_processes_equal_one_process(ranks):
     alone = ddp_script.streamed(skmtl.MMoEClassifierRegressor(**_alone()))
     _assert_same(ranks["streamed"][0], alone, atol=1e-5)
 
