@@ -135,8 +135,10 @@ def _numeric_matrix(nodes, encoder):
         nodes.add("Unsqueeze", [str(c), _axes(nodes, 1)], "number")
         for c in encoder.numeric_columns_
     ]
-    values = columns[0] if len(columns) == 1 else nodes.add(
-        "Concat", columns, "numbers", axis=1
+    values = (
+        columns[0]
+        if len(columns) == 1
+        else nodes.add("Concat", columns, "numbers", axis=1)
     )
     return values, nodes.add("IsNaN", [values], "missing")
 
@@ -218,15 +220,23 @@ def encoder_nodes(encoder, missing_string, outputs):
     codes = _categorical_codes(nodes, encoder, missing_string)
     if encoder.numeric_columns_:
         values, missing = _numeric_matrix(nodes, encoder)
-        nodes.add("Identity", [_scaled(nodes, encoder, values, missing)], "numeric",
-                  output=outputs["numeric"])
+        nodes.add(
+            "Identity",
+            [_scaled(nodes, encoder, values, missing)],
+            "numeric",
+            output=outputs["numeric"],
+        )
         if encoder.bin_edges_:
             codes.append(_bin_codes(nodes, encoder, values, missing))
     if codes:
         nodes.add("Concat", codes, "codes", axis=1, output=outputs["categorical"])
     if encoder.multi_valued_columns_:
-        nodes.add("Identity", [_bags(nodes, encoder, missing_string)], "bags",
-                  output=outputs["multi_valued"])
+        nodes.add(
+            "Identity",
+            [_bags(nodes, encoder, missing_string)],
+            "bags",
+            output=outputs["multi_valued"],
+        )
     return nodes.nodes, nodes.initializers
 
 
@@ -249,6 +259,4 @@ def encoder_inputs(encoder):
     kinds.update({c: (TensorProto.DOUBLE, ["N"]) for c in encoder.numeric_columns_})
     order = getattr(encoder, "feature_names_in_", None)
     order = list(kinds) if order is None else [c for c in order if c in kinds]
-    return [
-        helper.make_tensor_value_info(str(c), *kinds[c]) for c in order
-    ]
+    return [helper.make_tensor_value_info(str(c), *kinds[c]) for c in order]

@@ -7,6 +7,7 @@ each task's output transform, so a serving system runs it with onnxruntime
 alone. :func:`onnx_inputs` lays out a DataFrame as the model's inputs.
 """
 
+import contextlib
 import copy
 import io
 import warnings
@@ -33,7 +34,11 @@ _NETWORK_INPUTS = {part: f"skmtl_network/{part}" for part in _PARTS}
 # What encode() does that the exported nodes reproduce: these methods must be
 # FeatureEncoder's own.
 _ENCODER_METHODS = (
-    "encode", "_encode_categorical", "_encode_bins", "_scale", "_encode_bags",
+    "encode",
+    "_encode_categorical",
+    "_encode_bins",
+    "_scale",
+    "_encode_bags",
     "_read_bags",
 )
 
@@ -94,6 +99,48 @@ def _export_copy(network):
     return network
 
 
+def _logcumsumexp(g, x, dim):
+    """ONNX for ``torch.logcumsumexp`` over the last axis (the funnels' stages).
+
+    ``out[..., k] = logsumexp(x[..., :k + 1])``: each prefix is a row of a
+    mask (0 where ``j <= k``, -inf elsewhere) added to ``x``, and
+    ``ReduceLogSumExp`` reduces it, stably, without a loop.
+    """
+    from torch.onnx import symbolic_helper
+
+    axis = symbolic_helper._get_const(dim, "i", "dim")
+    rank = symbolic_helper._get_tensor_rank(x)
+    if axis not in (-1, None if rank is None else rank - 1):
+        raise TypeError(
+            "Cannot export torch.logcumsumexp except over the last axis; "
+            f"got dim={axis} of a tensor of rank {rank}."
+        )
+
+    def const(value):
+        return g.op("Constant", value_t=torch.tensor(value))
+
+    n = g.op("Gather", g.op("Shape", x), const(-1))  # a scalar
+    positions = g.op("Range", const(0), n, const(1))  # (n,)
+    after = g.op(
+        "Greater",
+        g.op("Unsqueeze", positions, const([0])),  # j: (1, n)
+        g.op("Unsqueeze", positions, const([1])),  # k: (n, 1)
+    )  # (k, j): whether j comes after k
+    mask = g.op("CastLike", g.op("Where", after, const(float("-inf")), const(0.0)), x)
+    prefixes = g.op("Add", g.op("Unsqueeze", x, const([-2])), mask)  # (..., n, n)
+    return g.op("ReduceLogSumExp", prefixes, const([-1]), keepdims_i=0)
+
+
+@contextlib.contextmanager
+def _export_symbolics(opset):
+    """Register, for one export, ONNX functions of ops torch.onnx lacks."""
+    torch.onnx.register_custom_op_symbolic("aten::logcumsumexp", _logcumsumexp, opset)
+    try:
+        yield
+    finally:
+        torch.onnx.unregister_custom_op_symbolic("aten::logcumsumexp", opset)
+
+
 def _task_heads(estimator):
     """(name, kind, first output, n outputs, constants) of each task's output."""
     kinds = {
@@ -104,7 +151,9 @@ def _task_heads(estimator):
     }
     unknown = [t.name for t in estimator.tasks_ if type(t) not in kinds]
     if unknown:
-        types = sorted({type(t).__name__ for t in estimator.tasks_ if type(t) not in kinds})
+        types = sorted(
+            {type(t).__name__ for t in estimator.tasks_ if type(t) not in kinds}
+        )
         raise TypeError(
             f"Cannot export tasks {format_names(unknown)} of type "
             f"{format_names(types)}: ONNX outputs exist for the task types "
@@ -116,7 +165,9 @@ def _task_heads(estimator):
             "mean": float(getattr(task, "mean", 0.0)),
             "scale": float(getattr(task, "scale", 1.0)),
         }
-        heads.append((str(task.name), kinds[type(task)], start, task.n_outputs, constants))
+        heads.append(
+            (str(task.name), kinds[type(task)], start, task.n_outputs, constants)
+        )
         start += task.n_outputs
     return heads
 
@@ -135,7 +186,9 @@ class _Predictor(nn.Module):
         given = dict(zip(self.parts, tensors))
         first = tensors[0]
         n = first.shape[0]
-        categorical = given.get("categorical", first.new_zeros((n, 0), dtype=torch.long))
+        categorical = given.get(
+            "categorical", first.new_zeros((n, 0), dtype=torch.long)
+        )
         numeric = given.get("numeric", first.new_zeros((n, 0), dtype=torch.float32))
         bags = given.get("multi_valued", first.new_zeros((n, 0, 0), dtype=torch.long))
         return FeatureBatch(categorical, numeric, bags)
@@ -210,12 +263,15 @@ def _network_model(estimator, X_sample, opset):
     inputs = _trace_inputs(estimator, X_sample, parts)
     names = [_NETWORK_INPUTS[part] for part in parts]
     outputs = _output_names(estimator, heads, funnel)
-    axes = {_NETWORK_INPUTS["categorical"]: {0: "N"}, _NETWORK_INPUTS["numeric"]: {0: "N"},
-            _NETWORK_INPUTS["multi_valued"]: {0: "N", 2: "L"}}
+    axes = {
+        _NETWORK_INPUTS["categorical"]: {0: "N"},
+        _NETWORK_INPUTS["numeric"]: {0: "N"},
+        _NETWORK_INPUTS["multi_valued"]: {0: "N", 2: "L"},
+    }
     dynamic = {name: axes[name] for name in names}
     dynamic.update({name: {0: "N"} for name in outputs})
     buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), _export_symbolics(opset), warnings.catch_warnings():
         # The tracer warns about Python values taken from shapes; the batch and
         # bag axes are declared dynamic, and the network's other shapes are fixed.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
