@@ -29,6 +29,9 @@ __all__ = ["onnx_inputs", "to_onnx"]
 
 #: ONNX opset of the default domain (onnxruntime >= 1.17 runs it).
 OPSET = 18
+# Opsets to_onnx accepts: reductions take their axes as an input from 18 on,
+# and torch.onnx's TorchScript exporter stops at 20.
+_OPSETS = range(18, 21)
 _PARTS = ("categorical", "numeric", "multi_valued")
 _NETWORK_INPUTS = {part: f"skmtl_network/{part}" for part in _PARTS}
 # What encode() does that the exported nodes reproduce: these methods must be
@@ -275,6 +278,15 @@ def _network_model(estimator, X_sample, opset):
         # The tracer warns about Python values taken from shapes; the batch and
         # bag axes are declared dynamic, and the network's other shapes are fixed.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # dynamo=False is deliberate: the torch.export-based exporter needs
+        # onnxscript, and the TorchScript one exports every skmtl network.
+        warnings.filterwarnings(
+            "ignore", "You are using the legacy", DeprecationWarning
+        )
+        warnings.filterwarnings(
+            "ignore", "The feature will be removed", DeprecationWarning
+        )
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)
         torch.onnx.export(
             predictor,
             inputs,
@@ -325,7 +337,8 @@ def to_onnx(estimator, X_sample=None, *, missing_string="", opset=OPSET):
         not empty, a missing multi-valued cell). It must not be a known
         category of any column.
     opset : int, default=18
-        Opset of the default ONNX domain; ``ai.onnx.ml`` is at opset 3.
+        Opset of the default ONNX domain, from 18 to 20; ``ai.onnx.ml`` is at
+        opset 3.
 
     Returns
     -------
@@ -399,6 +412,10 @@ def to_onnx(estimator, X_sample=None, *, missing_string="", opset=OPSET):
         encoder_nodes,
     )
 
+    if opset not in _OPSETS:
+        raise ValueError(
+            f"opset must be an int from {_OPSETS[0]} to {_OPSETS[-1]}; got {opset!r}."
+        )
     check_is_fitted(estimator, "module_")
     encoder = estimator.encoder_
     _check_encoder(encoder)

@@ -309,6 +309,15 @@ def test_errors_name_what_cannot_be_exported():
         ValueError, match=re.escape("missing_string='' is a known category of 'obj'")
     ):
         to_onnx(est)
+    with pytest.raises(
+        ValueError, match=re.escape("opset must be an int from 18 to 20; got 17")
+    ):
+        to_onnx(est, missing_string="<NA>", opset=17)
+    named_like_a_task = SharedBottomEstimator(**SMALL).fit(
+        X.rename(columns={"num": "binary"}), y
+    )
+    with pytest.raises(ValueError, match=re.escape("after the columns 'binary'")):
+        to_onnx(named_like_a_task, missing_string="<NA>")
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
