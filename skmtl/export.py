@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from skmtl._cells import category_codes, from_arrow, numeric_matrix, read_bags
 from skmtl._encoder import FeatureEncoder
+from skmtl._estimators import _FunnelMixin
 from skmtl._validation import as_feature_frame, check_is_fitted, format_names
 from skmtl.nn import FeatureBatch
 from skmtl.nn._layers import FeatureInput
@@ -75,8 +76,9 @@ def _check_encoder(encoder):
 class _BagPooling(nn.Module):
     """EmbeddingBag with padding row 0, as a gather and a masked sum.
 
-    torch.onnx exports ``embedding_bag`` as a loop over bags without its
-    ``padding_idx``; this computes the same mean or sum with plain tensor ops.
+    torch.onnx's TorchScript exporter rejects ``embedding_bag`` with a
+    ``padding_idx``; this computes the same mean or sum (padding left out of
+    both) with plain tensor ops.
     """
 
     def __init__(self, bags):
@@ -249,7 +251,7 @@ def _trace_inputs(estimator, X_sample, parts):
     )
 
 
-def _output_names(estimator, heads, funnel):
+def _output_names(heads, funnel):
     if funnel:
         return ["probabilities"]
     return [name for name, *_ in heads]
@@ -261,11 +263,11 @@ def _network_model(estimator, X_sample, opset):
     encoder = estimator.encoder_
     parts = _parts(encoder)
     heads = _task_heads(estimator)
-    funnel = hasattr(estimator, "funnel")
+    funnel = isinstance(estimator, _FunnelMixin)
     predictor = _Predictor(_export_copy(estimator.module_), parts, heads, funnel)
     inputs = _trace_inputs(estimator, X_sample, parts)
     names = [_NETWORK_INPUTS[part] for part in parts]
-    outputs = _output_names(estimator, heads, funnel)
+    outputs = _output_names(heads, funnel)
     axes = {
         _NETWORK_INPUTS["categorical"]: {0: "N"},
         _NETWORK_INPUTS["numeric"]: {0: "N"},

@@ -277,6 +277,19 @@ def test_numpy_input_and_one_task_from_a_1d_y():
     assert _max_difference(est, X, model=model) <= TOLERANCE
 
 
+@pytest.mark.parametrize(
+    "columns, n_bins",
+    [(["num"], 0), (["obj"], 32), (["tags"], 32), (["tags", "num"], 0)],
+    ids=["numeric_only", "categorical_only", "bags_only", "bags_and_numbers"],
+)
+def test_inputs_of_one_kind(columns, n_bins):
+    frame = _mixed_frame(200)
+    est = PLEEstimator(**SMALL, encoder=FeatureEncoder(n_bins=n_bins))
+    est.fit(frame[columns], _mixed_targets(frame)["binary"])
+    difference = _max_difference(est, frame[columns], missing_string="<NA>")
+    assert difference <= TOLERANCE
+
+
 # -- what cannot be exported ---------------------------------------------------
 
 
