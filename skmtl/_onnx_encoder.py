@@ -55,6 +55,10 @@ class _Nodes:
         return output
 
 
+def _columns_knowing(columns, vocabularies, value):
+    return [c for c, known in zip(columns, vocabularies) if value in set(known)]
+
+
 def check_encoder_markers(encoder, missing_string):
     """Raise ``ValueError`` where a marker string is also a known category.
 
@@ -65,27 +69,18 @@ def check_encoder_markers(encoder, missing_string):
     missing_string : str
         The string that marks a missing cell.
     """
-    clashes = [
-        column
-        for column, categories in zip(encoder.categorical_columns_, encoder.categories_)
-        if missing_string in set(categories)
-    ]
-    multi = zip(encoder.multi_valued_columns_, encoder.multi_valued_categories_)
-    padding = [column for column, categories in multi if "" in set(categories)]
-    if missing_string:
-        clashes += [
-            column
-            for column, categories in zip(
-                encoder.multi_valued_columns_, encoder.multi_valued_categories_
-            )
-            if missing_string in set(categories)
-        ]
+    bags = (encoder.multi_valued_columns_, encoder.multi_valued_categories_)
+    clashes = _columns_knowing(
+        encoder.categorical_columns_, encoder.categories_, missing_string
+    )
+    if missing_string:  # "" is the bags' padding, checked below
+        clashes += _columns_knowing(*bags, missing_string)
+    padding = _columns_knowing(*bags, "")
     problems = []
     if clashes:
         problems.append(
             f"missing_string={missing_string!r} is a known category of "
-            f"{format_names(sorted(set(clashes), key=str))}; pass another "
-            "missing_string"
+            f"{format_names(clashes)}; pass another missing_string"
         )
     if padding:
         problems.append(
