@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_encoder_reference import _mixed_frame as dtype_frame
+from test_encoder_reference import _unseen as unseen_rows
 
 from skmtl import (
     AITMEstimator,
@@ -157,43 +159,13 @@ def _pick(rng, values, n):
 
 
 def _mixed_frame(n=400, seed=0):
-    """Columns of every accepted dtype, with missing values of each kind."""
-    rng = np.random.RandomState(seed)
-    pick = lambda values: _pick(rng, values, n)
-    return pd.DataFrame(
-        {
-            "obj": pd.Series(
-                pick(["a", "b", "c", None, np.nan, "é", ""]), dtype=object
-            ),
-            "py_str": pd.Series(pick(["x", "y", None]), dtype=pd.StringDtype("python")),
-            "pa_str": pd.Series(
-                pick(["x", "y", None]), dtype=pd.StringDtype("pyarrow")
-            ),
-            "cat": pd.Categorical(
-                pick(["lo", "hi", None]), categories=["lo", "hi", "no"]
-            ),
-            "cat_int": pd.Categorical(pick([1, 2, 3])),
-            "bool": pick([True, False]),
-            "nbool": pd.array(pick([True, False, None]), dtype="boolean"),
-            "int_cat": pick([10, 20, 30, 5]),
-            "float_cat": pick([0.0, -0.0, 1.5, np.nan]),
-            "mixed": pd.Series(
-                pick([1, "1", 2, "b", True, 1.0, None, 0.0]), dtype=object
-            ),
-            "tags": pd.Series(
-                pick([["a", "b"], ["b"], None, [], ("c", "a", "b"), ["a", None]]),
-                dtype=object,
-            ),
-            "genres": pick(["x|y", "y", None, "", "x||z"]),
-            "num": rng.normal(size=n),
-            "num_nan": np.where(rng.rand(n) < 0.2, np.nan, rng.exponential(size=n)),
-            "num_int": rng.randint(0, 5, n),
-            "num_nint": pd.array(pick([1, 2, None]), dtype="Int64"),
-            "num_str": pd.Series(pick(["1.5", "2", None, "3e2"]), dtype=object),
-            "num_f32": rng.normal(size=n).astype(np.float32),
-            "empty": np.full(n, np.nan),
-        }
-    )
+    """The encoder tests' frame of every accepted dtype, plus two bag columns."""
+    frame = dtype_frame(n, seed)
+    rng = np.random.RandomState(seed + 1)
+    bags = [["a", "b"], ["b"], None, [], ("c", "a", "b"), ["a", None]]
+    frame["tags"] = pd.Series(_pick(rng, bags, n), dtype=object)
+    frame["genres"] = _pick(rng, ["x|y", "y", None, "", "x||z"], n)
+    return frame
 
 
 def _mixed_targets(X, seed=0):
@@ -212,16 +184,12 @@ def _mixed_targets(X, seed=0):
 
 
 def _unseen(frame):
-    """Shuffled rows with unseen categories and bag values, columns reversed."""
-    test = frame.sample(frac=1, random_state=1).iloc[:150].copy()
-    test.loc[test.index[:5], "obj"] = "unseen"
-    test.loc[test.index[5:8], "mixed"] = "new"
-    test.loc[test.index[8:10], "int_cat"] = 99
-    test.loc[test.index[10:12], "tags"] = pd.Series(
-        [["zz", "a"], ["q"]], index=test.index[10:12]
-    )
+    """Rows with unseen categories and bag values, columns reversed, one extra."""
+    test = unseen_rows(frame)
+    rows = test.index[10:12]
+    test.loc[rows, "tags"] = pd.Series([["zz", "a"], ["q"]], index=rows)
     test.loc[test.index[12:14], "genres"] = "w|x"
-    return test[test.columns[::-1]].assign(extra="ignored")
+    return test
 
 
 _SPLIT = {"multi_valued_columns": ["genres"], "separator": "|"}
@@ -245,7 +213,7 @@ def test_every_dtype_and_task_type_match(encoder):
     ).fit(X, _mixed_targets(X))
     assert est.task_types_ == ["binary", "multiclass", "regression", "poisson"]
     test = _unseen(X)
-    # "" is a category of obj: missing cells need another marker.
+    # A marker apart from "" tells missing bags from empty ones.
     assert _max_difference(est, test, missing_string="<NA>") <= TOLERANCE
     assert _max_difference(est, test.iloc[:1], missing_string="<NA>") <= TOLERANCE
 
@@ -305,6 +273,7 @@ class _OddTask(BinaryTask):
 def test_errors_name_what_cannot_be_exported():
     frame = _mixed_frame(200)
     X, y = frame[["obj", "num", "cat"]], _mixed_targets(frame)[["binary"]]
+    X = X.assign(obj=X["obj"].replace("d", ""))  # "" is then a category
     custom = SharedBottomEstimator(**SMALL, encoder=_WrappedEncoder()).fit(X, y)
     with pytest.raises(
         TypeError, match=re.escape("_WrappedEncoder (it overrides 'encode')")
