@@ -177,7 +177,7 @@ def _mixed_targets(X, seed=0):
             "multiclass": pd.cut(
                 signal, [-np.inf, -0.5, 0.5, np.inf], labels=["l", "m", "h"]
             ).astype(str),
-            "regression": 1000 + 50 * signal + rng.normal(size=len(X)),
+            "regression": 100 + 10 * signal + rng.normal(size=len(X)),
             "count": rng.poisson(np.exp(0.3 * signal)),
         }
     )
