@@ -303,10 +303,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     merge levels, ``ceil(log8(n_partitions))``: 0.15% of the rows for 10
     partitions, 0.2% for up to 512. The most frequent value's share is
     counted on the sketch too, within twice that tolerance. Bins can
-    therefore differ slightly from an in-memory fit's. Dask's default ``dataframe.convert-string`` option
-    turns object columns into strings, lists included, when a frame is made;
-    keep lists with ``dask.config.set({"dataframe.convert-string": False})``
-    or with pyarrow list dtypes.
+    therefore differ slightly from an in-memory fit's. Dask's default
+    ``dataframe.convert-string`` option turns object columns into strings,
+    lists included, when a frame is made; keep lists with
+    ``dask.config.set({"dataframe.convert-string": False})`` or with pyarrow
+    list dtypes. A column not named in ``categorical_columns`` whose strings
+    all look like lists (``"['a', 'b']"``) in a partition is an error saying
+    so.
 
     Examples
     --------

@@ -15,6 +15,7 @@ References
    Statistician 37(3), 1983.
 """
 
+import re
 from numbers import Integral
 from typing import NamedTuple
 
@@ -185,10 +186,34 @@ def _category_stats(series, column, mode, separator, where):
         return CategoryStats("multi", where, _string_counts(codes, strings), longest)
     context = "declared" if mode == "declared" else "auto"
     codes, strings = category_codes(series, column, context)
+    counts = _string_counts(codes, strings)
+    if mode == "auto" and where is not None:
+        _check_not_stringified_lists(counts.index, column)
     kind = "scalar" if mode == "declared" or (codes >= 0).any() else None
-    return CategoryStats(
-        kind, where if kind else None, _string_counts(codes, strings), 0
-    )
+    return CategoryStats(kind, where if kind else None, counts, 0)
+
+
+# str() of a list or tuple (numpy arrays print as "['a' 'b']").
+_LIST_REPR = r"^(\[.*\]|\(.*\))$"
+
+
+def _check_not_stringified_lists(strings, column):
+    """Reject a Dask column whose every string (an Index) is the ``str`` of a list.
+
+    Dask's ``dataframe.convert-string`` option (on by default) turns a column
+    of lists into their strings when the frame is made; fitted as categories,
+    it would silently lose the values.
+    """
+    if len(strings) and strings.str.match(_LIST_REPR, flags=re.DOTALL).all():
+        example = strings[int(np.argmax(strings.str.len()))]
+        raise TypeError(
+            f"Column {column!r} holds strings that look like lists (e.g. "
+            f"{example!r}): Dask's 'dataframe.convert-string' option, on by "
+            "default, turns a column of lists into strings. Make the Dask "
+            'DataFrame within dask.config.set({"dataframe.convert-string": '
+            "False}) or give the column a pyarrow list dtype; if these strings "
+            "are categories, name the column in categorical_columns."
+        )
 
 
 def _numeric_stats(values, sketch_size):
