@@ -59,7 +59,7 @@ MODELS = {
 PAPER_PLE = {"income_50k": 0.9522, "never_married": 0.9945}
 
 
-def summary_lines(records, command):
+def summary_lines(records, command, threads):
     """Markdown summary: mean ± std (numpy.std) per model and task."""
     tasks = list(PAPER_PLE)
     lines = [
@@ -68,7 +68,7 @@ def summary_lines(records, command):
         f"Command: `{command}`",
         "",
         f"skmtl {skmtl.__version__}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch thread(s), Python "
+        f"{threads} torch thread(s), Python "
         f"{platform.python_version()}. Mean ± std (numpy.std) over seeds; the "
         "test half of census-income.test (49,881 rows), scored once.",
         "",
@@ -129,7 +129,7 @@ def main():
         out = Path(args.out)
         out.write_text("".join(json.dumps(r) + "\n" for r in records))
         command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
-        out.with_suffix(".md").write_text("\n".join(summary_lines(records, command)))
+        out.with_suffix(".md").write_text("\n".join(summary_lines(records, command, args.threads)))
 
 
 if __name__ == "__main__":
