@@ -221,7 +221,7 @@ class Encoded:
     The code layout is FeatureEncoder's, so the networks have the same tables:
     a categorical column's code 0 is unknown, ``1..K`` its known values and
     ``K + 1`` missing; each numeric column adds a bin column with codes
-    ``1..len(edges) + 1`` by quantile range and ``len(edges) + 2`` for missing.
+    ``1..len(edges) + 1`` by range and ``len(edges) + 2`` for missing.
 
     Attributes
     ----------
@@ -244,6 +244,16 @@ class Encoded:
     columns: list
 
 
+def _bin_edges(observed, n_bins):
+    """FeatureEncoder's inner edges: quantiles, or a frequent value alone in a bin."""
+    values, counts = np.unique(observed, return_counts=True)
+    if counts.max() * n_bins <= observed.size or values.size == 1:
+        return np.unique(np.quantile(observed, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    mode = values[counts.argmax()]
+    cuts = np.quantile(observed[observed != mode], np.linspace(0, 1, n_bins)[1:-1])
+    return np.unique(np.r_[cuts, mode, np.nextafter(mode, np.inf)])
+
+
 def fit_pre_encoder(X, n_bins=N_BINS):
     """Learn the pandas pre-encoding: categories, bin edges, medians, scales.
 
@@ -252,7 +262,8 @@ def fit_pre_encoder(X, n_bins=N_BINS):
     X : pandas.DataFrame of shape (n_samples, n_features)
         Raw training features.
     n_bins : int, default=N_BINS
-        Quantile bins per continuous column (inner edges deduplicated).
+        Quantile bins per continuous column (inner edges deduplicated; a value
+        covering more than ``1 / n_bins`` of the column gets a bin of its own).
 
     Returns
     -------
@@ -263,8 +274,7 @@ def fit_pre_encoder(X, n_bins=N_BINS):
     """
     categories = {c: pd.Index(X[c].dropna().unique()) for c in CATEGORICAL}
     num = X[CONTINUOUS].to_numpy(dtype="float64")
-    quantiles = np.linspace(0, 1, n_bins + 1)[1:-1]
-    edges = [np.unique(np.quantile(col[~np.isnan(col)], quantiles)) for col in num.T]
+    edges = [_bin_edges(col[~np.isnan(col)], n_bins) for col in num.T]
     median = np.nanmedian(num, axis=0)
     filled = np.where(np.isnan(num), median, num)
     std = filled.std(axis=0)

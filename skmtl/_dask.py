@@ -313,7 +313,11 @@ class DaskData:
             for i in self.numbers
         ]
         meta = columns.features_of(self.layout.meta)
-        return encoder.fit(dd.from_delayed(parts, meta=meta, verify_meta=False))
+        # The partitions are the caller's: converting their object columns to
+        # strings again would turn lists into strings.
+        with dask.config.set({"dataframe.convert-string": False}):
+            features = dd.from_delayed(parts, meta=meta, verify_meta=False)
+        return encoder.fit(features)
 
     def split(self, fraction, random_state):
         """Hold out whole partitions, in a seeded order, for validation.

@@ -197,12 +197,16 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         Categories seen fewer times than this (a count, or a fraction of the
         rows when a float in (0, 1)) share code 0 with unknown categories.
     n_bins : int, default=32
-        Each numeric column is also cut into at most this many quantile bins,
-        and the bin becomes an extra categorical column named ``"<col>_bin"``
-        (missing values get their own code). The network then sees both the
-        scaled value and a learnt embedding of its range, which lets it fit
-        non-linear effects of numbers (age, gains) in few epochs. 0 turns it
-        off.
+        Each numeric column is also cut into quantile bins, and the bin
+        becomes an extra categorical column named ``"<col>_bin"`` (missing
+        values get their own code). The network then sees both the scaled
+        value and a learnt embedding of its range, which lets it fit
+        non-linear effects of numbers (age, gains) in few epochs. When the
+        column's most frequent value covers more than ``1 / n_bins`` of its
+        observed values and it has other values (the zeros of a column of
+        gains), that value gets a bin of its own and the other values are
+        cut at their own quantiles, so at most ``n_bins + 1`` bins; otherwise
+        at most ``n_bins``. 0 turns binning off.
     multi_valued_columns : list of str or None, default=None
         Columns whose cells are lists, tuples or 1-D arrays of values (or,
         with ``separator``, strings of values). An object column whose first
@@ -234,8 +238,10 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         Names of the extra bin columns, one per numeric column (empty when
         ``n_bins=0``); they follow the categorical columns in the codes.
     bin_edges_ : list of ndarray
-        Inner quantile edges of each numeric column: bin ``b`` (from 1) holds
-        values in ``[edges[b - 2], edges[b - 1])``.
+        Inner edges of each numeric column: bin ``b`` (from 1) holds values
+        in ``[edges[b - 2], edges[b - 1])``. With a frequent value ``m`` (see
+        ``n_bins``), ``m`` and ``nextafter(m, inf)`` are edges, so ``m`` is
+        alone in its bin, and the others are quantiles of the other values.
     cardinalities_ : list of int
         Number of codes of each categorical column (known categories + 2),
         then of each bin column (bins + 2).
@@ -295,11 +301,15 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     rank of each among the column's values is within ``(L + 1) n / 2048``
     (plus one per partition) of its exact rank, ``L`` being the number of
     merge levels, ``ceil(log8(n_partitions))``: 0.15% of the rows for 10
-    partitions, 0.2% for up to 512. Bins can therefore differ slightly from
-    an in-memory fit's. Dask's default ``dataframe.convert-string`` option
-    turns object columns into strings, lists included, when a frame is made;
-    keep lists with ``dask.config.set({"dataframe.convert-string": False})``
-    or with pyarrow list dtypes.
+    partitions, 0.2% for up to 512. The most frequent value's share is
+    counted on the sketch too, within twice that tolerance. Bins can
+    therefore differ slightly from an in-memory fit's. Dask's default
+    ``dataframe.convert-string`` option turns object columns into strings,
+    lists included, when a frame is made; keep lists with
+    ``dask.config.set({"dataframe.convert-string": False})`` or with pyarrow
+    list dtypes. A column not named in ``categorical_columns`` whose strings
+    all look like lists (``"['a', 'b']"``) in a partition is an error saying
+    so.
 
     Examples
     --------

@@ -15,6 +15,7 @@ References
    Statistician 37(3), 1983.
 """
 
+import re
 from numbers import Integral
 from typing import NamedTuple
 
@@ -185,10 +186,34 @@ def _category_stats(series, column, mode, separator, where):
         return CategoryStats("multi", where, _string_counts(codes, strings), longest)
     context = "declared" if mode == "declared" else "auto"
     codes, strings = category_codes(series, column, context)
+    counts = _string_counts(codes, strings)
+    if mode == "auto" and where is not None:
+        _check_not_stringified_lists(counts.index, column)
     kind = "scalar" if mode == "declared" or (codes >= 0).any() else None
-    return CategoryStats(
-        kind, where if kind else None, _string_counts(codes, strings), 0
-    )
+    return CategoryStats(kind, where if kind else None, counts, 0)
+
+
+# str() of a list or tuple (numpy arrays print as "['a' 'b']").
+_LIST_REPR = r"^(\[.*\]|\(.*\))$"
+
+
+def _check_not_stringified_lists(strings, column):
+    """Reject a Dask column whose every string (an Index) is the ``str`` of a list.
+
+    Dask's ``dataframe.convert-string`` option (on by default) turns a column
+    of lists into their strings when the frame is made; fitted as categories,
+    it would silently lose the values.
+    """
+    if len(strings) and strings.str.match(_LIST_REPR, flags=re.DOTALL).all():
+        example = strings[int(np.argmax(strings.str.len()))]
+        raise TypeError(
+            f"Column {column!r} holds strings that look like lists (e.g. "
+            f"{example!r}): Dask's 'dataframe.convert-string' option, on by "
+            "default, turns a column of lists into strings. Make the Dask "
+            'DataFrame within dask.config.set({"dataframe.convert-string": '
+            "False}) or give the column a pyarrow list dtype; if these strings "
+            "are categories, name the column in categorical_columns."
+        )
 
 
 def _numeric_stats(values, sketch_size):
@@ -352,19 +377,64 @@ def _scale(n_rows, count, mean, m2, median):
     return mean, 1.0 if constant else float(np.sqrt(variance))
 
 
+def _mode(sketch):
+    """Most frequent value of a sketched column, its count, and the total count.
+
+    Exact for an exact sketch; from a weighted sketch, the count is off by at
+    most the sketch's rank error at each end of the value's run of ranks.
+    """
+    values, inverse = np.unique(sketch.values, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), sketch.weights, minlength=values.size)
+    top = int(counts.argmax())  # ties: the smallest value, as np.unique sorts
+    return values[top], counts[top], counts.sum()
+
+
+def bin_edges(sketch, n_bins):
+    """Return the inner bin edges of a sketched numeric column.
+
+    Quantile edges, except when the most frequent value ``m`` covers more than
+    ``1 / n_bins`` of the observed values and the column has other values
+    (such as the 96% zeros of capital gains): then ``m`` gets a bin of its own,
+    ``[m, nextafter(m, inf))``, and the other values are cut at ``n_bins - 2``
+    inner quantiles of their own, so the magnitude of a mostly-zero column is
+    binned too. At most ``n_bins + 1`` bins; repeated edges are merged.
+
+    Parameters
+    ----------
+    sketch : Sketch
+        The column's observed values (possibly none).
+    n_bins : int
+        The encoder's parameter, at least 1.
+
+    Returns
+    -------
+    ndarray of float64, sorted, without repeats
+    """
+    if sketch.values.size == 0:
+        return np.empty(0)
+    mode, count, total = _mode(sketch)
+    if count * n_bins <= total or count == total:
+        cuts = sketch_quantiles(sketch, np.linspace(0, 1, n_bins + 1)[1:-1])
+        return np.unique(np.asarray(cuts, dtype=np.float64))
+    others = sketch.values != mode
+    weights = None if sketch.weights is None else sketch.weights[others]
+    rest = Sketch(sketch.values[others], weights)
+    cuts = sketch_quantiles(rest, np.linspace(0, 1, n_bins)[1:-1])
+    # searchsorted(side="right") puts x == mode alone in [mode, nextafter(mode)).
+    edges = np.r_[cuts, mode, np.nextafter(mode, np.inf)]
+    return np.unique(edges.astype(np.float64))
+
+
 def _finish_numeric(stats, columns, n_bins):
     n = len(columns)
     medians, means, scales = np.zeros(n), np.zeros(n), np.ones(n)
     edges = []
-    inner = np.linspace(0, 1, n_bins + 1)[1:-1]
     for j, column in enumerate(columns):
         s = stats.numeric[column]
         medians[j] = _median(s.sketch) if s.count else 0.0
         means[j], scales[j] = _scale(stats.n_rows, s.count, s.mean, s.m2, medians[j])
         if n_bins:
-            # Repeated quantiles (a column that is mostly zeros) merge bins.
-            cuts = sketch_quantiles(s.sketch, inner) if s.count else []
-            edges.append(np.unique(np.asarray(cuts, dtype=np.float64)))
+            edges.append(bin_edges(s.sketch, n_bins))
     return medians, means, scales, edges
 
 

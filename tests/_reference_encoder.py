@@ -2,7 +2,9 @@
 
 A verbatim copy of ``skmtl._encoder`` at commit f390fa9 (class renamed, its
 two-field result type defined here): the rewrite must give the same codes, so
-tests encode the same frames with both and compare.
+tests encode the same frames with both and compare. One later change: the bin
+edges follow the "mode split" rule adopted after
+``benchmarks/select_defaults.py``, written here as that script evaluated it.
 """
 
 from typing import NamedTuple
@@ -227,14 +229,25 @@ class ReferenceFeatureEncoder(TransformerMixin, BaseEstimator):
             self.binned_columns_, self.bin_edges_ = [], []
             return
         self.binned_columns_ = [f"{c}_bin" for c in self.numeric_columns_]
-        quantiles = np.linspace(0, 1, self.n_bins + 1)[1:-1]
         self.bin_edges_ = []
         for column in numeric.T:
             observed = column[~np.isnan(column)]
-            # Repeated quantiles (a column that is mostly zeros) merge bins.
-            edges = np.unique(np.quantile(observed, quantiles)) if observed.size else []
+            edges = self._mode_split_edges(observed) if observed.size else []
             self.bin_edges_.append(np.asarray(edges, dtype=np.float64))
         self.cardinalities_ = self.cardinalities_ + [len(e) + 3 for e in self.bin_edges_]
+
+    def _mode_split_edges(self, observed):
+        """Quantile edges, or the mode alone in a bin when it is frequent."""
+        values, counts = np.unique(observed, return_counts=True)
+        if counts.max() * self.n_bins <= observed.size or values.size == 1:
+            quantiles = np.linspace(0, 1, self.n_bins + 1)[1:-1]
+            # Repeated quantiles (a column that is mostly zeros) merge bins.
+            return np.unique(np.quantile(observed, quantiles))
+        mode = values[counts.argmax()]
+        rest = observed[observed != mode]
+        quantiles = np.linspace(0, 1, max(self.n_bins - 1, 1) + 1)[1:-1]
+        edges = np.r_[np.quantile(rest, quantiles), mode, np.nextafter(mode, np.inf)]
+        return np.unique(edges)
 
     def _encode_bins(self, numeric):
         """Return bin codes: 1..n_bins by range, n_bins + 1 for missing."""

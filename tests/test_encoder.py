@@ -75,6 +75,40 @@ def test_numeric_bins_are_extra_categorical_columns(frame):
     assert enc.transform(frame).shape == (6, 7)
 
 
+def test_a_frequent_value_gets_a_bin_of_its_own():
+    """80% zeros: the zeros alone in a bin, the rest cut at their own quantiles."""
+    rng = np.random.RandomState(0)
+    gains = np.where(rng.rand(1000) < 0.8, 0.0, rng.lognormal(8, 2, 1000))
+    data = pd.DataFrame({"gain": gains, "other": rng.normal(size=1000)})
+    enc = FeatureEncoder(n_bins=8).fit(data)
+    rest = gains[gains != 0]
+    expected = np.r_[np.quantile(rest, np.linspace(0, 1, 8)[1:-1]), 0.0, 5e-324]
+    np.testing.assert_array_equal(enc.bin_edges_[0], np.sort(expected))
+    assert enc.cardinalities_[0] == 8 + 1 + 2  # n_bins + 1 bins, missing, unknown
+    bins = enc.encode(data).categorical[:, 0]
+    zero_bin = set(bins[gains == 0])
+    assert len(zero_bin) == 1 and zero_bin.isdisjoint(bins[gains != 0])
+    # The other values fill the other n_bins - 1 bins about evenly.
+    counts = np.bincount(bins[gains != 0])
+    assert (counts > 0).sum() == 7 and counts.max() <= 2 * len(rest) / 7
+    # Without a frequent value the edges are the plain quantiles.
+    plain = np.quantile(data["other"], np.linspace(0, 1, 9)[1:-1])
+    np.testing.assert_array_equal(enc.bin_edges_[1], plain)
+
+
+@pytest.mark.parametrize(
+    "values, edges",
+    [
+        ([0, 0, 0, 0], [0.0]),  # one value: quantile edges, one bin for all
+        ([0, 0, 1, 2], [0.0, 5e-324, 1.5]),  # 0 is half the rows > 1/3
+        ([0, 0, 1, 2, 3, 4], [2 / 3, 7 / 3]),  # 0 covers 1/3, not more
+    ],
+)
+def test_the_mode_split_rule_at_its_boundaries(values, edges):
+    enc = FeatureEncoder(n_bins=3).fit(pd.DataFrame({"x": np.asarray(values, float)}))
+    np.testing.assert_allclose(enc.bin_edges_[0], edges, rtol=0, atol=1e-12)
+
+
 def test_column_order_does_not_matter_and_extras_are_ignored(frame):
     enc = FeatureEncoder().fit(frame)
     shuffled = frame[frame.columns[::-1]].assign(extra="x")

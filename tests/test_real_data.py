@@ -18,11 +18,14 @@ from conftest import census_home
 from skmtl import MMoEClassifierRegressor
 from skmtl.datasets import load_census_income
 
-# Seed 0, measured on 2 CPU threads (torch 2.13.0); over seeds 0-2 the
-# standard deviation is about 0.0002, and thread count or BLAS changes the
-# last digits, so 0.003 catches a real loss of quality without flaking.
-PUBLISHED_AUC = {"income_50k": 0.9509, "never_married": 0.9944}
-TOLERANCE = 0.003
+# Seed 0, measured on 2 CPU threads (torch 2.13.0) with the defaults chosen on
+# validation (mode-split bins); 1 thread gave 0.9526 / 0.9945 too. Over seeds
+# 0-4 the standard deviation is 0.0004 (income) and 0.00004 (never married),
+# and thread count or BLAS changes the last digits like a seed does. 0.0015 is
+# about four of those deviations, yet below the 0.0017 that seed 0 lost with
+# the earlier quantile-only bins (0.9509): losing the bins' gain fails.
+PUBLISHED_AUC = {"income_50k": 0.9526, "never_married": 0.9945}
+TOLERANCE = 0.0015
 
 
 @pytest.mark.slow

@@ -214,7 +214,7 @@ class PLE(MultiTaskNetwork):
         Number of extraction networks.
     n_shared_experts : int, default=2
         Shared experts per level.
-    n_task_experts : int, default=2
+    n_task_experts : int, default=3
         Experts owned by each task, per level.
     expert_hidden_sizes : sequence of int, default=(64,)
         Hidden layers of each expert.
@@ -242,7 +242,7 @@ class PLE(MultiTaskNetwork):
         *,
         n_levels=2,
         n_shared_experts=2,
-        n_task_experts=2,
+        n_task_experts=3,
         expert_hidden_sizes=(64,),
         **common,
     ):
