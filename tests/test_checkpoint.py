@@ -1,0 +1,174 @@
+"""Checkpoints: a fit killed mid-epoch resumes to the model of an uninterrupted fit."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skmtl import MMoEClassifierRegressor, load
+from skmtl._persistence import read_model_file
+from skmtl._training import Trainer
+from skmtl.exceptions import ModelFileError
+from tests import checkpoint_script
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# JSON values only: the child reads them from its command line.
+_PARAMS = {
+    "n_experts": 2,
+    "expert_hidden_sizes": [8],
+    "batch_size": 64,
+    "dropout": 0.1,
+    "device": "cpu",
+    "random_state": 0,
+    "max_iter": 5,
+}
+
+
+@pytest.fixture
+def data_dir(tmp_path, two_task_data):
+    """X and Y written as Parquet, for the child and this process alike."""
+    X, Y, _, _ = two_task_data
+    X.to_parquet(tmp_path / "X.parquet")
+    Y.astype(float).assign(bought=lambda y: y.bought * 3.0 + 1.0).to_parquet(
+        tmp_path / "Y.parquet"
+    )
+    return tmp_path
+
+
+def _killed_fit(data_dir, params, epoch, step, streamed):
+    """Run the child fit that SIGKILLs itself at (epoch, step); check it died so."""
+    command = [
+        sys.executable,
+        str(ROOT / "tests" / "checkpoint_script.py"),
+        str(data_dir),
+        json.dumps(params),
+        str(epoch),
+        str(step),
+        str(torch.get_num_threads()),
+        "1" if streamed else "0",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+
+
+def _epochs_run(monkeypatch):
+    """Record the epochs the training loop runs in this process."""
+    run, train_epoch = [], Trainer.train_epoch
+
+    def recording(self, source, epoch):
+        run.append(epoch)
+        return train_epoch(self, source, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", recording)
+    return run
+
+
+def _without_durations(history):
+    return [{k: v for k, v in record.items() if k != "duration"} for record in history]
+
+
+@pytest.mark.parametrize(
+    "streamed, extra",
+    [(False, {"early_stopping": True, "n_iter_no_change": 2}), (True, {})],
+    ids=["pandas-early-stopping", "dask"],
+)
+def test_a_fit_killed_in_epoch_3_resumes_to_the_uninterrupted_model(
+    data_dir, monkeypatch, streamed, extra
+):
+    folder = data_dir / "checkpoints"
+    params = {**_PARAMS, **extra, "checkpoint_dir": str(folder)}
+    _killed_fit(data_dir, params, epoch=3, step=2, streamed=streamed)
+    # Epoch 2's checkpoint, alone (checkpoint_keep=1), no temporary file left.
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-000002.safetensors"]
+
+    X, Y = checkpoint_script.frames(data_dir, streamed)
+    run = _epochs_run(monkeypatch)
+    resumed = MMoEClassifierRegressor(**params).fit(X, Y)
+    assert run == [3, 4, 5]
+    monkeypatch.undo()
+    clean = MMoEClassifierRegressor(**{**params, "checkpoint_dir": None}).fit(X, Y)
+    assert resumed.n_iter_ == clean.n_iter_ == 5
+    assert resumed.best_iteration_ == clean.best_iteration_
+    assert _without_durations(resumed.history_) == _without_durations(clean.history_)
+    X_test, _ = checkpoint_script.frames(data_dir, streamed=False)
+    np.testing.assert_array_equal(resumed.predict(X_test), clean.predict(X_test))
+    for a, b in zip(resumed.predict_proba(X_test), clean.predict_proba(X_test)):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+def _fit(X, Y, folder, **params):
+    merged = {**_PARAMS, "checkpoint_dir": str(folder), **params}
+    return MMoEClassifierRegressor(**merged).fit(X, Y)
+
+
+def test_resuming_restores_the_optimizer_schedule_and_learnt_weights(two_task_data, tmp_path):
+    X, Y, X_test, _ = two_task_data
+    extra = {"loss_weights": "uncertainty", "optimizer": "adamw", "lr_scheduler": "cosine"}
+    _fit(X, Y, tmp_path, checkpoint_keep=5, **extra)
+    for path in sorted(tmp_path.iterdir())[2:]:  # as if killed in epoch 3
+        path.unlink()
+    resumed = _fit(X, Y, tmp_path, **extra)
+    clean = _fit(X, Y, None, checkpoint_dir=None, **extra)
+    assert torch.equal(resumed.weighting_.log_variances_, clean.weighting_.log_variances_)
+    np.testing.assert_array_equal(resumed.predict_proba(X_test)[0], clean.predict_proba(X_test)[0])
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-000005.safetensors"]
+
+
+def test_a_finished_fit_reruns_as_is_and_max_iter_may_grow(two_task_data, tmp_path, monkeypatch):
+    X, Y, X_test, _ = two_task_data
+    first = _fit(X, Y, tmp_path, max_iter=2, checkpoint_every=2)
+    run = _epochs_run(monkeypatch)
+    again = _fit(X, Y, tmp_path, max_iter=2, checkpoint_every=2, verbose=0)
+    assert run == [] and again.n_iter_ == 2
+    np.testing.assert_array_equal(again.predict_proba(X_test)[0], first.predict_proba(X_test)[0])
+    longer = _fit(X, Y, tmp_path, max_iter=4, checkpoint_every=3)
+    assert run == [3, 4]
+    monkeypatch.undo()
+    clean = _fit(X, Y, None, max_iter=4, checkpoint_dir=None)
+    np.testing.assert_array_equal(longer.predict_proba(X_test)[0], clean.predict_proba(X_test)[0])
+    # Epoch 3 (every 3) and the last one were written; only the newest is kept.
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-000004.safetensors"]
+
+
+def test_a_checkpoint_is_a_safe_model_file(two_task_data, tmp_path):
+    X, Y, _, _ = two_task_data
+    _fit(X, Y, tmp_path, max_iter=1)
+    path = tmp_path / "checkpoint-000001.safetensors"
+    document, tensors = read_model_file(path)
+    assert document["kind"] == "checkpoint" and document["epoch"] == 1
+    assert {"optimizer", "scheduler", "monitor", "guard", "rng", "history"} <= set(document)
+    assert any(name.startswith("optimizer.state.") for name in tensors)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1  # a flipped bit in the last tensor
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum"):
+        _fit(X, Y, tmp_path, max_iter=1)
+    with pytest.raises(ModelFileError):
+        load(path)
+
+
+def test_a_checkpoint_of_other_parameters_or_data_is_refused_saying_what_differs(
+    two_task_data, tmp_path
+):
+    X, Y, _, _ = two_task_data
+    _fit(X, Y, tmp_path, max_iter=2)
+    with pytest.raises(ValueError, match=r"parameter 'learning_rate_init' is 0\.01 here but 0\.001"):
+        _fit(X, Y, tmp_path, learning_rate_init=0.01)
+    with pytest.raises(ValueError, match=r"number of rows \(899 here, 900 in the checkpoint\)"):
+        _fit(X.iloc[1:], Y.iloc[1:], tmp_path)
+    flipped = Y.assign(clicked=1 - Y.clicked)
+    with pytest.raises(ValueError, match=r"the data differ in their encoded rows"):
+        _fit(X, flipped, tmp_path)
+    with pytest.raises(ValueError, match="holds 2 epochs, more than max_iter=1"):
+        _fit(X, Y, tmp_path, max_iter=1)
+    # What does not change training may differ.
+    assert _fit(X, Y, tmp_path, verbose=0, checkpoint_keep=3, warm_start=True).n_iter_ == 5
