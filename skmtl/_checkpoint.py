@@ -95,18 +95,21 @@ def _hash_tensors(digest, value):
             _hash_tensors(digest, item)
 
 
-def data_identity(est, source, monitor):
+def data_identity(est, data, source, monitor):
     """A fingerprint of a fit's rows.
 
     The row count; the rows of each partition for streamed data; a SHA-256 of
     the fitted encoder's and tasks' state (vocabularies, statistics, bins,
-    classes, target scaling); and, for data held in memory, a SHA-256 of the
-    encoded training and validation rows (features, targets and weights).
+    classes, target scaling); for data held in memory, a SHA-256 of the
+    encoded training and validation rows (features, targets and weights); for
+    Dask data, the SHA-256 of every partition's cells its scan computed.
 
     Parameters
     ----------
     est : MultiTaskEstimator
         With its encoder and tasks fitted.
+    data : training data
+        ``InMemoryData``, or Dask data with a ``content_sha256``.
     source : batch source
     monitor : ValidationMonitor or None
 
@@ -123,6 +126,7 @@ def data_identity(est, source, monitor):
             json.dumps(model, sort_keys=True).encode()
         ).hexdigest(),
         "encoded_rows_sha256": None,
+        "cells_sha256": getattr(data, "content_sha256", None),
     }
     data = getattr(source, "data", None)
     if data is not None:
@@ -153,6 +157,7 @@ _DATA_ENTRIES = {
     "partition_rows": "rows per partition",
     "encoder_and_tasks_sha256": "fitted categories, statistics or target classes",
     "encoded_rows_sha256": "encoded rows (compared by SHA-256)",
+    "cells_sha256": "cells (compared by SHA-256)",
 }
 
 
@@ -197,19 +202,21 @@ class Checkpoints:
     est : MultiTaskEstimator
         Whose ``checkpoint_dir``, ``checkpoint_every`` and ``checkpoint_keep``
         apply; its encoder and tasks fitted.
+    data : training data
+        The rows of ``fit`` (see :func:`data_identity`).
     source : batch source
         The fit's training rows.
     monitor : ValidationMonitor or None
         The fit's validation monitor.
     """
 
-    def __init__(self, est, source, monitor):
+    def __init__(self, est, data, source, monitor):
         self.folder = Path(est.checkpoint_dir)
         self.every, self.keep = est.checkpoint_every, est.checkpoint_keep
         self.identity = {
             "estimator": class_name(type(est)),
             "params": parameters_identity(est),
-            "data": data_identity(est, source, monitor),
+            "data": data_identity(est, data, source, monitor),
         }
         self.saved = None  # the (document, tensors) resumed from
 

@@ -172,3 +172,17 @@ def test_a_checkpoint_of_other_parameters_or_data_is_refused_saying_what_differs
         _fit(X, Y, tmp_path, max_iter=1)
     # What does not change training may differ.
     assert _fit(X, Y, tmp_path, verbose=0, checkpoint_keep=3, warm_start=True).n_iter_ == 5
+
+
+def test_a_checkpoint_of_other_dask_rows_is_refused(two_task_data, tmp_path):
+    dd = pytest.importorskip("dask.dataframe")
+    X, Y, _, _ = two_task_data
+
+    def dask(*frames):
+        return [dd.from_pandas(f, npartitions=3, sort=False) for f in frames]
+
+    _fit(*dask(X, Y), tmp_path, max_iter=1)
+    # The same classes and statistics, other labels: only the cells tell.
+    swapped = Y.assign(clicked=Y.clicked.to_numpy()[::-1])
+    with pytest.raises(ValueError, match=r"the data differ in their cells"):
+        _fit(*dask(X, swapped), tmp_path, max_iter=1)
