@@ -470,7 +470,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
                 if checkpoint and self.checkpoint_dir is not None:
                     from skmtl._checkpoint import Checkpoints  # avoids an import cycle
 
-                    checkpoints = Checkpoints(self, data, source, monitor)
+                    checkpoints = Checkpoints(self, data, source, monitor, comm)
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     torch.manual_seed(seed)
                     if reset:

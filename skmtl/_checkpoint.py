@@ -172,17 +172,28 @@ def _data_differences(saved, current):
     return f"the data differ in their {', '.join(lines)}" if lines else ""
 
 
-def _rng_states(device):
-    states = {"torch": torch.get_rng_state()}
+def _rng_states(device, comm):
+    """Every process's torch generator states (CPU, and CUDA on a GPU), by rank.
+
+    Processes draw different amounts (dropout on their shares of a batch), so
+    each keeps its own states; gathered with a sum of one row per process.
+    """
+    local = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
+        local["cuda"] = torch.cuda.get_rng_state(device)
+    states = {}
+    for name, state in local.items():
+        rows = torch.zeros(comm.world_size, state.numel(), dtype=torch.int32)
+        rows[comm.rank] = state.int()
+        states[name] = comm.sum(rows.to(device)).cpu().to(torch.uint8)
     return states
 
 
-def _set_rng_states(states, device):
-    torch.set_rng_state(states["torch"])
+def _set_rng_states(states, device, rank):
+    # Cloned: set_rng_state reads a row from the start of its storage.
+    torch.set_rng_state(states["torch"][rank].clone())
     if "cuda" in states and device.type == "cuda":
-        torch.cuda.set_rng_state(states["cuda"], device)
+        torch.cuda.set_rng_state(states["cuda"][rank].clone(), device)
 
 
 def _weighting_state(weighting):
@@ -208,13 +219,17 @@ class Checkpoints:
         The fit's training rows.
     monitor : ValidationMonitor or None
         The fit's validation monitor.
+    comm : communicator
+        The processes of the fit; rank 0 writes, every rank resumes.
     """
 
-    def __init__(self, est, data, source, monitor):
+    def __init__(self, est, data, source, monitor, comm):
         self.folder = Path(est.checkpoint_dir)
         self.every, self.keep = est.checkpoint_every, est.checkpoint_keep
+        self.rank = comm.rank
         self.identity = {
             "estimator": class_name(type(est)),
+            "processes": comm.world_size,
             "params": parameters_identity(est),
             "data": data_identity(est, data, source, monitor),
         }
@@ -261,7 +276,7 @@ class Checkpoints:
         est.history_ = decode(document["history"])
         est.n_iter_ = len(est.history_)
         est.loss_curve_ = [record["train_loss"] for record in est.history_]
-        _set_rng_states(decode(document["rng"], tensors), est.device_)
+        _set_rng_states(decode(document["rng"], tensors), est.device_, self.rank)
         return 0 if document["stopped"] else est.max_iter - document["epoch"]
 
     def _check(self, document, path, max_iter):
@@ -273,6 +288,11 @@ class Checkpoints:
             problems.append(
                 f"it is of a {document['estimator']}, this is a "
                 f"{self.identity['estimator']}"
+            )
+        elif document["processes"] != self.identity["processes"]:
+            problems.append(
+                f"it was written by a fit over {document['processes']} processes, "
+                f"this one has {self.identity['processes']}"
             )
         else:
             params = _differences(document["params"], self.identity["params"], "parameter")
@@ -307,7 +327,13 @@ class Checkpoints:
         return _Checkpointer(self, est, guard, monitor, last_epoch)
 
     def write(self, est, trainer, epoch, stopped, guard, monitor):
-        """Write the checkpoint of ``epoch``, then delete all but the newest ``keep``."""
+        """Write the checkpoint of ``epoch``, then delete all but the newest ``keep``.
+
+        Called by every process (they gather their random states); rank 0 writes.
+        """
+        rng = _rng_states(est.device_, trainer.comm)
+        if trainer.comm.rank != 0:
+            return
         tensors = {}
         monitor_state = None
         if monitor is not None:
@@ -328,7 +354,7 @@ class Checkpoints:
             else encode(scheduler.state_dict(), "lr_scheduler", tensors, "scheduler"),
             "monitor": monitor_state,
             "guard": guard.get_state(),
-            "rng": encode(_rng_states(est.device_), "rng", tensors, "rng"),
+            "rng": encode(rng, "rng", tensors, "rng"),
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         write_model_file(self.folder / f"checkpoint-{epoch:06d}.safetensors", document, tensors)
@@ -354,6 +380,6 @@ class _Checkpointer(Callback):
     def on_epoch_end(self, trainer, epoch, record):
         stopped = self.monitor is not None and self.monitor.should_stop()
         due = epoch % self.checkpoints.every == 0 or epoch == self.last_epoch
-        if (due or stopped) and trainer.comm.rank == 0:
+        if due or stopped:
             self.checkpoints.write(self.est, trainer, epoch, stopped, self.guard, self.monitor)
         return False

@@ -1,10 +1,14 @@
 """A fit that kills its own process (SIGKILL) at a chosen step (tests/test_checkpoint.py).
 
 Usage: ``python tests/checkpoint_script.py DATA_DIR PARAMS_JSON EPOCH STEP THREADS
-STREAMED``. Reads ``X.parquet`` and ``Y.parquet`` from DATA_DIR, fits an
-MMoEClassifierRegressor with the parameters of PARAMS_JSON (on a Dask frame of
-3 partitions when STREAMED is 1) and sends itself SIGKILL before step STEP of
-epoch EPOCH: no cleanup runs, as when a machine is pre-empted.
+STREAMED [NAME]``, also under ``torchrun``. Reads ``X.parquet`` and
+``Y.parquet`` from DATA_DIR, fits an MMoEClassifierRegressor with the
+parameters of PARAMS_JSON (on a Dask frame of 3 partitions when STREAMED is 1)
+and sends itself SIGKILL before step STEP of epoch EPOCH: no cleanup runs, as
+when a machine is pre-empted. Given NAME, every rank first saves the
+probabilities of X's first task to ``DATA_DIR/NAME.rank<r>.npy``: of that
+fit when STEP is 0 (it runs to its end), else of a fit without checkpoints
+run before the killed one.
 """
 
 import json
@@ -12,6 +16,7 @@ import os
 import signal
 import sys
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -48,13 +53,34 @@ def frames(folder, streamed):
     return (dd.from_pandas(f, npartitions=3, sort=False) for f in (X, Y))
 
 
-def main(folder, params, epoch, step, threads, streamed):
-    torch.set_num_threads(threads)
-    kill_at(epoch, step)
+def fit_and_save(folder, params, streamed, name):
+    """Fit; save the first task's probabilities of X as ``name``."""
     X, Y = frames(folder, streamed)
-    MMoEClassifierRegressor(**params).fit(X, Y)
+    est = MMoEClassifierRegressor(**params).fit(X, Y)
+    X, _ = frames(folder, streamed=False)
+    rank = os.environ.get("RANK", "0")
+    np.save(os.path.join(folder, f"{name}.rank{rank}.npy"), est.predict_proba(X)[0])
+
+
+def main(folder, params, epoch, step, threads, streamed, name=None):
+    torch.set_num_threads(threads)
+    if name is not None:
+        clean = params if step == 0 else {**params, "checkpoint_dir": None}
+        fit_and_save(folder, clean, streamed, name)
+    if step:
+        kill_at(epoch, step)
+        X, Y = frames(folder, streamed)
+        MMoEClassifierRegressor(**params).fit(X, Y)
 
 
 if __name__ == "__main__":
-    folder, params, epoch, step, threads, streamed = sys.argv[1:]
-    main(folder, json.loads(params), int(epoch), int(step), int(threads), streamed == "1")
+    folder, params, epoch, step, threads, streamed, *name = sys.argv[1:]
+    main(
+        folder,
+        json.loads(params),
+        int(epoch),
+        int(step),
+        int(threads),
+        streamed == "1",
+        *name,
+    )

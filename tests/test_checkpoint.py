@@ -186,3 +186,56 @@ def test_a_checkpoint_of_other_dask_rows_is_refused(two_task_data, tmp_path):
     swapped = Y.assign(clicked=Y.clicked.to_numpy()[::-1])
     with pytest.raises(ValueError, match=r"the data differ in their cells"):
         _fit(*dask(X, swapped), tmp_path, max_iter=1)
+
+
+def _torchrun(data_dir, params, epoch, step, name=None):
+    """Launch the script on 2 processes (gloo, loopback); return the exit status."""
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(ROOT / "tests" / "checkpoint_script.py"),
+        str(data_dir),
+        json.dumps(params),
+        str(epoch),
+        str(step),
+        "1",
+        "0",
+        *([name] if name else []),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MASTER_ADDR": "127.0.0.1",
+        "GLOO_SOCKET_IFNAME": "lo",
+        "OMP_NUM_THREADS": "1",
+    }
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    return done.returncode, done.stderr[-3000:]
+
+
+def test_a_torchrun_fit_killed_in_epoch_3_resumes_to_the_uninterrupted_model(
+    tmp_path, two_task_data
+):
+    pytest.importorskip("torch.distributed")
+    X, Y, _, _ = two_task_data
+    # 899 rows: the last global batch of 3 rows splits 1 + 2, so the processes
+    # draw different amounts of dropout noise and keep different RNG states.
+    X.iloc[:899].to_parquet(tmp_path / "X.parquet")
+    Y.iloc[:899].to_parquet(tmp_path / "Y.parquet")
+    params = {**_PARAMS, "checkpoint_dir": str(tmp_path / "checkpoints")}
+    # A fit without checkpoints, then the one killed in epoch 3.
+    status, stderr = _torchrun(tmp_path, params, 3, 2, "clean")
+    assert status != 0 and (tmp_path / "clean.rank1.npy").is_file(), stderr
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == [
+        "checkpoint-000002.safetensors"
+    ]
+    status, stderr = _torchrun(tmp_path, params, 0, 0, "resumed")
+    assert status == 0, stderr
+    for rank in range(2):
+        np.testing.assert_array_equal(
+            np.load(tmp_path / f"resumed.rank{rank}.npy"),
+            np.load(tmp_path / f"clean.rank{rank}.npy"),
+        )
