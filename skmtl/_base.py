@@ -170,7 +170,8 @@ _COMMON_PARAMETER_DOCS = """
         saying what differs (all parameters count except ``verbose``, the
         ``checkpoint_*`` ones, ``warm_start`` and ``max_iter``, which may grow,
         unless ``lr_scheduler="cosine"`` whose schedule depends on it). Use one
-        folder per model. ``partial_fit`` neither writes nor reads checkpoints.
+        folder per model, seen by every process of a distributed fit (rank 0
+        writes). ``partial_fit`` neither writes nor reads checkpoints.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
     checkpoint_keep : int, default=1

@@ -239,3 +239,25 @@ def test_a_torchrun_fit_killed_in_epoch_3_resumes_to_the_uninterrupted_model(
             np.load(tmp_path / f"resumed.rank{rank}.npy"),
             np.load(tmp_path / f"clean.rank{rank}.npy"),
         )
+
+
+def test_a_fit_stopped_early_reruns_as_is_with_its_best_weights(
+    two_task_data, tmp_path, monkeypatch
+):
+    X, Y, X_test, _ = two_task_data
+    params = {
+        "early_stopping": True,
+        "n_iter_no_change": 1,
+        "learning_rate_init": 0.05,
+        "max_iter": 30,
+        "checkpoint_every": 100,  # only the epoch that stops is written
+    }
+    first = _fit(X, Y, tmp_path, **params)
+    assert first.n_iter_ < 30 and first.best_iteration_ < first.n_iter_
+    assert [p.name for p in tmp_path.iterdir()] == [
+        f"checkpoint-{first.n_iter_:06d}.safetensors"
+    ]
+    run = _epochs_run(monkeypatch)
+    again = _fit(X, Y, tmp_path, **params)
+    assert run == [] and again.best_iteration_ == first.best_iteration_
+    np.testing.assert_array_equal(again.predict_proba(X_test)[1], first.predict_proba(X_test)[1])
