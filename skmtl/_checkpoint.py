@@ -165,7 +165,11 @@ def _data_differences(saved, current):
     """Say how the data of this fit differ from the checkpoint's, or ""."""
     lines = [
         label
-        + (f" ({current[key]} here, {saved.get(key)} in the checkpoint)" if key == "rows" else "")
+        + (
+            f" ({current[key]} here, {saved.get(key)} in the checkpoint)"
+            if key == "rows"
+            else ""
+        )
         for key, label in _DATA_ENTRIES.items()
         if saved.get(key) != current.get(key)
     ]
@@ -203,6 +207,23 @@ def _weighting_state(weighting):
         for k, v in weighting._get_state().items()
         if k != "_comm" and not inspect.isroutine(v)
     }
+
+
+def _restore(est, document, tensors):
+    """Put a checkpoint's network, weighting, optimizer, schedule and history in ``est``."""
+    est.module_.load_state_dict(decode(document["module"]["state"], tensors))
+    est.weighting_._set_state(
+        decode(document["weighting"]["state"], tensors), est.device_
+    )
+    # A fresh optimizer over the restored weighting's tensors.
+    est._optimizer = est._make_optimizer()
+    est._scheduler = make_scheduler(est.lr_scheduler, est._optimizer, est.max_iter)
+    est._optimizer.load_state_dict(decode(document["optimizer"]["state"], tensors))
+    if document["scheduler"] is not None:
+        est._scheduler.load_state_dict(decode(document["scheduler"], tensors))
+    est.history_ = decode(document["history"])
+    est.n_iter_ = len(est.history_)
+    est.loss_curve_ = [record["train_loss"] for record in est.history_]
 
 
 class Checkpoints:
@@ -263,19 +284,7 @@ class Checkpoints:
         document, tensors = read_model_file(path)
         self._check(document, path, est.max_iter)
         self.saved = document, tensors
-        est.module_.load_state_dict(decode(document["module"]["state"], tensors))
-        est.weighting_._set_state(
-            decode(document["weighting"]["state"], tensors), est.device_
-        )
-        # A fresh optimizer over the restored weighting's tensors.
-        est._optimizer = est._make_optimizer()
-        est._scheduler = make_scheduler(est.lr_scheduler, est._optimizer, est.max_iter)
-        est._optimizer.load_state_dict(decode(document["optimizer"]["state"], tensors))
-        if document["scheduler"] is not None:
-            est._scheduler.load_state_dict(decode(document["scheduler"], tensors))
-        est.history_ = decode(document["history"])
-        est.n_iter_ = len(est.history_)
-        est.loss_curve_ = [record["train_loss"] for record in est.history_]
+        _restore(est, document, tensors)
         _set_rng_states(decode(document["rng"], tensors), est.device_, self.rank)
         return 0 if document["stopped"] else est.max_iter - document["epoch"]
 
@@ -295,7 +304,9 @@ class Checkpoints:
                 f"this one has {self.identity['processes']}"
             )
         else:
-            params = _differences(document["params"], self.identity["params"], "parameter")
+            params = _differences(
+                document["params"], self.identity["params"], "parameter"
+            )
             data = _data_differences(document["data"], self.identity["data"])
             problems += [p for p in (params, data) if p]
             if document["epoch"] > max_iter:
@@ -337,7 +348,9 @@ class Checkpoints:
         tensors = {}
         monitor_state = None
         if monitor is not None:
-            monitor_state = encode(monitor.get_state(), "early stopping", tensors, "monitor")
+            monitor_state = encode(
+                monitor.get_state(), "early stopping", tensors, "monitor"
+            )
         scheduler = getattr(est, "_scheduler", None)
         document = {
             "format_version": FORMAT_VERSION,
@@ -357,7 +370,9 @@ class Checkpoints:
             "rng": encode(rng, "rng", tensors, "rng"),
         }
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_model_file(self.folder / f"checkpoint-{epoch:06d}.safetensors", document, tensors)
+        write_model_file(
+            self.folder / f"checkpoint-{epoch:06d}.safetensors", document, tensors
+        )
         for _, old in self._files()[: -self.keep]:
             old.unlink(missing_ok=True)
 
@@ -381,5 +396,7 @@ class _Checkpointer(Callback):
         stopped = self.monitor is not None and self.monitor.should_stop()
         due = epoch % self.checkpoints.every == 0 or epoch == self.last_epoch
         if due or stopped:
-            self.checkpoints.write(self.est, trainer, epoch, stopped, self.guard, self.monitor)
+            self.checkpoints.write(
+                self.est, trainer, epoch, stopped, self.guard, self.monitor
+            )
         return False

@@ -55,7 +55,9 @@ def _killed_fit(data_dir, params, epoch, step, streamed):
         "1" if streamed else "0",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
 
 
@@ -110,31 +112,47 @@ def _fit(X, Y, folder, **params):
     return MMoEClassifierRegressor(**merged).fit(X, Y)
 
 
-def test_resuming_restores_the_optimizer_schedule_and_learnt_weights(two_task_data, tmp_path):
+def test_resuming_restores_the_optimizer_schedule_and_learnt_weights(
+    two_task_data, tmp_path
+):
     X, Y, X_test, _ = two_task_data
-    extra = {"loss_weights": "uncertainty", "optimizer": "adamw", "lr_scheduler": "cosine"}
+    extra = {
+        "loss_weights": "uncertainty",
+        "optimizer": "adamw",
+        "lr_scheduler": "cosine",
+    }
     _fit(X, Y, tmp_path, checkpoint_keep=5, **extra)
     for path in sorted(tmp_path.iterdir())[2:]:  # as if killed in epoch 3
         path.unlink()
     resumed = _fit(X, Y, tmp_path, **extra)
     clean = _fit(X, Y, None, checkpoint_dir=None, **extra)
-    assert torch.equal(resumed.weighting_.log_variances_, clean.weighting_.log_variances_)
-    np.testing.assert_array_equal(resumed.predict_proba(X_test)[0], clean.predict_proba(X_test)[0])
+    assert torch.equal(
+        resumed.weighting_.log_variances_, clean.weighting_.log_variances_
+    )
+    np.testing.assert_array_equal(
+        resumed.predict_proba(X_test)[0], clean.predict_proba(X_test)[0]
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-000005.safetensors"]
 
 
-def test_a_finished_fit_reruns_as_is_and_max_iter_may_grow(two_task_data, tmp_path, monkeypatch):
+def test_a_finished_fit_reruns_as_is_and_max_iter_may_grow(
+    two_task_data, tmp_path, monkeypatch
+):
     X, Y, X_test, _ = two_task_data
     first = _fit(X, Y, tmp_path, max_iter=2, checkpoint_every=2)
     run = _epochs_run(monkeypatch)
     again = _fit(X, Y, tmp_path, max_iter=2, checkpoint_every=2, verbose=0)
     assert run == [] and again.n_iter_ == 2
-    np.testing.assert_array_equal(again.predict_proba(X_test)[0], first.predict_proba(X_test)[0])
+    np.testing.assert_array_equal(
+        again.predict_proba(X_test)[0], first.predict_proba(X_test)[0]
+    )
     longer = _fit(X, Y, tmp_path, max_iter=4, checkpoint_every=3)
     assert run == [3, 4]
     monkeypatch.undo()
     clean = _fit(X, Y, None, max_iter=4, checkpoint_dir=None)
-    np.testing.assert_array_equal(longer.predict_proba(X_test)[0], clean.predict_proba(X_test)[0])
+    np.testing.assert_array_equal(
+        longer.predict_proba(X_test)[0], clean.predict_proba(X_test)[0]
+    )
     # Epoch 3 (every 3) and the last one were written; only the newest is kept.
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-000004.safetensors"]
 
@@ -145,7 +163,9 @@ def test_a_checkpoint_is_a_safe_model_file(two_task_data, tmp_path):
     path = tmp_path / "checkpoint-000001.safetensors"
     document, tensors = read_model_file(path)
     assert document["kind"] == "checkpoint" and document["epoch"] == 1
-    assert {"optimizer", "scheduler", "monitor", "guard", "rng", "history"} <= set(document)
+    assert {"optimizer", "scheduler", "monitor", "guard", "rng", "history"} <= set(
+        document
+    )
     assert any(name.startswith("optimizer.state.") for name in tensors)
     data = bytearray(path.read_bytes())
     data[-1] ^= 1  # a flipped bit in the last tensor
@@ -161,9 +181,13 @@ def test_a_checkpoint_of_other_parameters_or_data_is_refused_saying_what_differs
 ):
     X, Y, _, _ = two_task_data
     _fit(X, Y, tmp_path, max_iter=2)
-    with pytest.raises(ValueError, match=r"parameter 'learning_rate_init' is 0\.01 here but 0\.001"):
+    with pytest.raises(
+        ValueError, match=r"parameter 'learning_rate_init' is 0\.01 here but 0\.001"
+    ):
         _fit(X, Y, tmp_path, learning_rate_init=0.01)
-    with pytest.raises(ValueError, match=r"number of rows \(899 here, 900 in the checkpoint\)"):
+    with pytest.raises(
+        ValueError, match=r"number of rows \(899 here, 900 in the checkpoint\)"
+    ):
         _fit(X.iloc[1:], Y.iloc[1:], tmp_path)
     flipped = Y.assign(clicked=1 - Y.clicked)
     with pytest.raises(ValueError, match=r"the data differ in their encoded rows"):
@@ -171,7 +195,9 @@ def test_a_checkpoint_of_other_parameters_or_data_is_refused_saying_what_differs
     with pytest.raises(ValueError, match="holds 2 epochs, more than max_iter=1"):
         _fit(X, Y, tmp_path, max_iter=1)
     # What does not change training may differ.
-    assert _fit(X, Y, tmp_path, verbose=0, checkpoint_keep=3, warm_start=True).n_iter_ == 5
+    assert (
+        _fit(X, Y, tmp_path, verbose=0, checkpoint_keep=3, warm_start=True).n_iter_ == 5
+    )
 
 
 def test_a_checkpoint_of_other_dask_rows_is_refused(two_task_data, tmp_path):
@@ -212,7 +238,9 @@ def _torchrun(data_dir, params, epoch, step, name=None):
         "GLOO_SOCKET_IFNAME": "lo",
         "OMP_NUM_THREADS": "1",
     }
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
     return done.returncode, done.stderr[-3000:]
 
 
@@ -260,4 +288,6 @@ def test_a_fit_stopped_early_reruns_as_is_with_its_best_weights(
     run = _epochs_run(monkeypatch)
     again = _fit(X, Y, tmp_path, **params)
     assert run == [] and again.best_iteration_ == first.best_iteration_
-    np.testing.assert_array_equal(again.predict_proba(X_test)[1], first.predict_proba(X_test)[1])
+    np.testing.assert_array_equal(
+        again.predict_proba(X_test)[1], first.predict_proba(X_test)[1]
+    )
