@@ -210,7 +210,7 @@ def _weighting_state(weighting):
 
 
 def _restore(est, document, tensors):
-    """Put a checkpoint's network, weighting, optimizer, schedule and history in ``est``."""
+    """Put the checkpoint's network, weighting, optimizer and history in ``est``."""
     est.module_.load_state_dict(decode(document["module"]["state"], tensors))
     est.weighting_._set_state(
         decode(document["weighting"]["state"], tensors), est.device_
