@@ -41,6 +41,7 @@ from skmtl._persistence import (
     write_model_file,
 )
 from skmtl._training import Callback
+from skmtl.exceptions import ModelFileError
 
 # Parameters that do not change what training computes. max_iter may grow,
 # except under a cosine schedule, whose length it is.
@@ -138,12 +139,22 @@ def data_identity(est, data, source, monitor):
     return identity
 
 
+def _shown(value):
+    """A described parameter as the user wrote it (a function by its name)."""
+    if isinstance(value, dict) and "__unsaved__" in value:
+        return value["__unsaved__"]
+    try:
+        return repr(decode(value))
+    except ModelFileError:  # a class not defined here
+        return json.dumps(value)
+
+
 def _differences(saved, current, what):
     """Describe each entry of two dicts that differs, sorted, at most 5."""
     names = sorted(set(saved) | set(current))
     lines = [
-        f"{what} {name!r} is {json.dumps(current.get(name))} here but "
-        f"{json.dumps(saved.get(name))} in the checkpoint"
+        f"{what} {name!r} is {_shown(current.get(name))} here but "
+        f"{_shown(saved.get(name))} in the checkpoint"
         for name in names
         if saved.get(name) != current.get(name)
     ]

@@ -190,6 +190,8 @@ def _encode_object(value, where, tensors, key):
         }
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
+    if isinstance(value, os.PathLike):  # a checkpoint_dir: kept as its string
+        return os.fspath(value)
     if isinstance(value, np.random.RandomState):
         kind, keys, position, has_gauss, gauss = value.get_state(legacy=True)
         return {"__random_state__": [kind, keys.tolist(), position, has_gauss, gauss]}

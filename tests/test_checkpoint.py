@@ -159,7 +159,9 @@ def test_a_finished_fit_reruns_as_is_and_max_iter_may_grow(
 
 def test_a_checkpoint_is_a_safe_model_file(two_task_data, tmp_path):
     X, Y, _, _ = two_task_data
-    _fit(X, Y, tmp_path, max_iter=1)
+    est = _fit(X, Y, None, max_iter=1, checkpoint_dir=tmp_path)  # a Path
+    est.save(tmp_path / "model.safetensors")
+    assert load(tmp_path / "model.safetensors").checkpoint_dir == str(tmp_path)
     path = tmp_path / "checkpoint-000001.safetensors"
     document, tensors = read_model_file(path)
     assert document["kind"] == "checkpoint" and document["epoch"] == 1
