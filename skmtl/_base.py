@@ -6,6 +6,7 @@ knows nothing of the layers inside.
 """
 
 import copy
+import os
 
 import numpy as np
 import pandas as pd
@@ -155,6 +156,26 @@ _COMMON_PARAMETER_DOCS = """
         fitted on rank 0 are sent to the others, each process trains on its
         share of every global batch, and every process ends with the same
         model.
+    checkpoint_dir : str, path-like or None, default=None
+        Folder where ``fit`` writes checkpoints, and from which it resumes.
+        Every ``checkpoint_every`` epochs (and after the last one) a file
+        ``checkpoint-<epoch>.safetensors`` holds everything training needs to
+        continue (weights, optimizer, schedule, task weighting, early-stopping
+        state, random generators, history, encoder, tasks), written to a
+        temporary file and renamed, in the format of :meth:`save` (nothing is
+        unpickled). When ``fit`` finds a checkpoint there, it continues from the
+        newest one: the model is then bit for bit the one an uninterrupted fit
+        gives, so rerunning the same script after a crash finishes the job. A
+        checkpoint of other data or other parameters is refused with an error
+        saying what differs (all parameters count except ``verbose``, the
+        ``checkpoint_*`` ones, ``warm_start`` and ``max_iter``, which may grow,
+        unless ``lr_scheduler="cosine"`` whose schedule depends on it). Use one
+        folder per model, seen by every process of a distributed fit (rank 0
+        writes). ``partial_fit`` neither writes nor reads checkpoints.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints.
+    checkpoint_keep : int, default=1
+        How many of the newest checkpoints to keep; older ones are deleted.
 """
 
 _COMMON_ATTRIBUTE_DOCS = """
@@ -227,6 +248,9 @@ COMMON_DEFAULTS = {
     "precision": "fp32",
     "buffer_partitions": 2,
     "distributed": "auto",
+    "checkpoint_dir": None,
+    "checkpoint_every": 1,
+    "checkpoint_keep": 1,
 }
 
 
@@ -314,6 +338,9 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         "precision": [StrOptions({"fp32", "bf16", "auto"})],
         "buffer_partitions": [Interval(Integral, 1, None, closed="left")],
         "distributed": [StrOptions({"auto"}), "boolean"],
+        "checkpoint_dir": [None, str, os.PathLike],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "checkpoint_keep": [Interval(Integral, 1, None, closed="left")],
     }
 
     # -- what subclasses provide -------------------------------------------------
@@ -372,7 +399,9 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
         """
         self._validate_params()
         warm = self.warm_start and hasattr(self, "module_")
-        return self._fit(X, y, sample_weight, eval_set, self.max_iter, reset=not warm)
+        return self._fit(
+            X, y, sample_weight, eval_set, self.max_iter, reset=not warm, checkpoint=True
+        )
 
     def partial_fit(self, X, y, sample_weight=None):
         """Train one epoch on a chunk of rows, continuing from earlier calls.
@@ -403,8 +432,12 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             self._validate_params()
         return self._fit(X, y, sample_weight, None, 1, reset=first)
 
-    def _fit(self, X, y, sample_weight, eval_set, n_epochs, reset):
-        """Train ``n_epochs``; from scratch when ``reset``, else continuing."""
+    def _fit(self, X, y, sample_weight, eval_set, n_epochs, reset, checkpoint=False):
+        """Train ``n_epochs``; from scratch when ``reset``, else continuing.
+
+        With ``checkpoint`` and a ``checkpoint_dir``, write checkpoints and,
+        from scratch, resume from the newest one.
+        """
         if reset:
             network_params = self._network_params()
             positive_sizes(self.tower_hidden_sizes, "tower_hidden_sizes", allow_empty=True)
@@ -434,12 +467,19 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
                     batch_size=self.batch_size, seed=seed, comm=comm,
                 )  # fmt: skip
                 monitor = None if validation is None else self._monitor(validation)
+                checkpoints = None
+                if checkpoint and self.checkpoint_dir is not None:
+                    from skmtl._checkpoint import Checkpoints  # avoids an import cycle
+
+                    checkpoints = Checkpoints(self, data, source, monitor, comm)
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     torch.manual_seed(seed)
                     if reset:
                         self.module_ = self._build_network(network_params)
                         self._start_training()
-                    self._train(source, monitor, n_epochs, comm)
+                        if checkpoints is not None:
+                            n_epochs = checkpoints.resume(self)
+                    self._train(source, monitor, n_epochs, comm, checkpoints)
         except BaseException:
             if reset and not getattr(self, "history_", None):
                 self._forget_fit()  # no epoch completed: not fitted at all
@@ -593,11 +633,16 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
     def _autocast_dtype(self):
         return torch.bfloat16 if self.precision_ == "bf16" else None
 
-    def _train(self, source, monitor, n_epochs, comm):
+    def _train(self, source, monitor, n_epochs, comm, checkpoints=None):
         """Run the shared training loop for ``n_epochs`` and record the history."""
         if getattr(self, "_optimizer", None) is None:  # e.g. after unpickling
             self._optimizer = self._make_optimizer()
         epochs = range(self.n_iter_ + 1, self.n_iter_ + n_epochs + 1)
+        last_epoch = self.n_iter_ + n_epochs
+        callbacks = self._callbacks(monitor, last_epoch)
+        if checkpoints is not None:
+            guard = callbacks[0]  # the DivergenceGuard comes first
+            callbacks.append(checkpoints.callback(self, guard, monitor, last_epoch))
         trainer = Trainer(
             self.module_,
             self._optimizer,
@@ -605,7 +650,7 @@ class MultiTaskEstimator(MultiOutputMixin, BaseEstimator):
             self.weighting_,
             comm=comm,
             max_grad_norm=self.max_grad_norm,
-            callbacks=self._callbacks(monitor, epochs[-1]),
+            callbacks=callbacks,
             autocast_dtype=self._autocast_dtype(),
         )
         try:

@@ -17,6 +17,7 @@ Dask is imported only when such a frame is given: skmtl works without it.
 
 import contextlib
 import functools
+import hashlib
 import os
 import sys
 
@@ -133,11 +134,26 @@ def _joined(X, targets, sample_weight):
     )
 
 
+def _content_hash(frame):
+    """SHA-256 of a partition's column names and cells (lists by their text)."""
+    digest = hashlib.sha256()
+    for name in frame.columns:
+        column = frame[name]
+        try:
+            hashed = pd.util.hash_pandas_object(column, index=False)
+        except TypeError:  # the lists of a multi-valued column are unhashable
+            hashed = pd.util.hash_pandas_object(column.astype(str), index=False)
+        digest.update(str(name).encode())
+        digest.update(hashed.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 class _Columns:
     """Where features, targets and weights are in a joined partition (picklable)."""
 
-    def __init__(self, features, task_names, weighted):
+    def __init__(self, features, task_names, weighted, fingerprint=False):
         self.features, self.task_names, self.weighted = features, task_names, weighted
+        self.fingerprint = fingerprint
         self.targets = [_TARGET.format(k) for k in range(len(task_names))]
 
     def split(self, frame, rows=None):
@@ -167,14 +183,19 @@ class _Columns:
         return frame[self.features], targets, weights
 
     def scan(self, frame, number):
-        """Length, label summaries and weight check of one partition."""
+        """Length, label summaries, weight check and content hash of one partition.
+
+        The hash (None unless ``fingerprint``) identifies the data of a
+        checkpointed fit.
+        """
         _, targets, weights = self.split(frame)
         summaries = [
             LabelSummary.of(name, targets.iloc[:, k])
             for k, name in enumerate(self.task_names)
         ]
         valid = bool(np.all(np.isfinite(weights)) and np.all(weights >= 0))
-        return len(frame), summaries, (number, valid, float(weights.sum()))
+        digest = _content_hash(frame) if self.fingerprint else None
+        return len(frame), summaries, (number, valid, float(weights.sum())), digest
 
     def features_of(self, frame):
         """The feature columns of a joined partition."""
@@ -202,12 +223,15 @@ class _Layout:
     summaries : list of LabelSummary
         Statistics of each task's labels over all partitions, set by
         :meth:`scan`.
+    content_sha256 : str or None
+        SHA-256 of every partition's cells, set by :meth:`scan` when
+        ``columns.fingerprint``.
     """
 
     def __init__(self, frame, columns):
         self.columns, self.meta = columns, frame._meta
         self.parts = frame.to_delayed()
-        self.lengths, self.summaries = None, None
+        self.lengths, self.summaries, self.content_sha256 = None, None, None
 
     @property
     def task_names(self):
@@ -221,6 +245,7 @@ class _Layout:
         -------
         lengths : ndarray of shape (n_partitions,)
         summaries : list of LabelSummary
+        content_sha256 : str or None
         """
         import dask
 
@@ -230,7 +255,7 @@ class _Layout:
                 for number, part in enumerate(self.parts)
             )
         )
-        lengths, summaries, weights = zip(*scans)
+        lengths, summaries, weights, digests = zip(*scans)
         _check_weights(weights, self.columns.weighted)
         lengths = np.asarray(lengths, dtype=np.int64)
         if lengths.sum() == 0:
@@ -239,7 +264,10 @@ class _Layout:
                 "required."
             )
         merged = [functools.reduce(LabelSummary.merge, s) for s in zip(*summaries)]
-        return lengths, merged
+        content = None
+        if self.columns.fingerprint:
+            content = hashlib.sha256("".join(digests).encode()).hexdigest()
+        return lengths, merged, content
 
     def load(self, numbers):
         """Compute the frames of partitions ``numbers`` (in parallel)."""
@@ -292,6 +320,14 @@ class DaskData:
     def n_samples(self):
         """Number of rows."""
         return int(self.layout.lengths[self.numbers].sum())
+
+    @property
+    def content_sha256(self):
+        """SHA-256 of the cells of every partition of ``fit``'s data, or None.
+
+        Computed by the scan when the estimator has a ``checkpoint_dir``.
+        """
+        return self.layout.content_sha256
 
     @property
     def task_names(self):
@@ -521,9 +557,12 @@ def _layout(estimator, X, y, sample_weight, comm, name="fit"):
             "Found a Dask DataFrame with 0 feature(s) while a minimum of 1 is required."
         )
     targets, names, is_1d = _target_frame(y)
-    columns = _Columns(list(X.columns), names, sample_weight is not None)
+    # A checkpointed fit identifies its data by their content.
+    fingerprint = getattr(estimator, "checkpoint_dir", None) is not None
+    columns = _Columns(list(X.columns), names, sample_weight is not None, fingerprint)
     layout = _Layout(_joined(X, targets, sample_weight), columns)
-    layout.lengths, layout.summaries = comm.on_root(layout.scan)
+    scanned = comm.on_root(layout.scan)
+    layout.lengths, layout.summaries, layout.content_sha256 = scanned
     return layout, is_1d
 
 

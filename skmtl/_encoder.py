@@ -34,6 +34,11 @@ from skmtl._validation import (
 # Frames up to this many rows are encoded from one object array with dict
 # lookups: for a few rows, pandas' per-column overhead is most of the cost.
 _SMALL_FRAME_ROWS = 64
+# Scaled numeric values are clipped to [-NUMERIC_CLIP, NUMERIC_CLIP], so that
+# an extreme input (1e300) cannot overflow the network. No training value is
+# clipped in a fit of up to 1e8 rows: a value of n lies at most sqrt(n - 1)
+# standard deviations from their mean (Samuelson's inequality).
+NUMERIC_CLIP = 1e4
 _STATE_FORMAT = "skmtl.FeatureEncoder"
 _STATE_VERSION = 1
 
@@ -175,7 +180,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     embedding lookup: code 0 is reserved for categories unseen in ``fit`` or
     rarer than ``min_frequency``, codes ``1..K`` are the known categories (in
     sorted order of their strings), and code ``K + 1`` is "missing". Numeric
-    ("dense") columns are imputed with the median and standardised.
+    ("dense") columns are imputed with the median and standardised, then
+    clipped to [-1e4, 1e4] (no value of a fit on up to 1e8 rows is that far from
+    the mean; larger ones, 1e300 say, could overflow the network).
     Multi-valued columns (lists of values, such as tags) become bags of codes.
     The codes and scales are those of scikit-learn's ``OrdinalEncoder``,
     ``SimpleImputer(strategy="median")`` and ``StandardScaler``, computed with
@@ -557,10 +564,19 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         return codes
 
     def _scale(self, numeric):
-        """Impute with the medians, then standardise (as the sklearn steps do)."""
-        scaled = np.where(np.isnan(numeric), self.medians_, numeric)
-        scaled -= self.means_
-        scaled /= self.scales_
+        """Impute with the medians, standardise, clip to +-``NUMERIC_CLIP``.
+
+        Standardising is what sklearn's SimpleImputer and StandardScaler do.
+        Clipping keeps an extreme value (1e300) from overflowing float32 or
+        the network; NaN, from statistics that overflowed in ``fit``, becomes
+        0, the mean.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = np.where(np.isnan(numeric), self.medians_, numeric)
+            scaled -= self.means_
+            scaled /= self.scales_
+        np.nan_to_num(scaled, copy=False, nan=0.0)
+        np.clip(scaled, -NUMERIC_CLIP, NUMERIC_CLIP, out=scaled)
         return scaled.astype(np.float32)
 
     def _read_bags(self, reader):

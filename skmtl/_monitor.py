@@ -116,7 +116,25 @@ class ValidationMonitor(Callback):
         else:
             self._stale += 1
         record.update(valid_loss_per_task=losses, valid_score_per_task=scores)
+        return self.should_stop()
+
+    def should_stop(self):
+        """Whether the epochs without improvement have used up the patience."""
         return self.patience is not None and self._stale >= self.patience
+
+    def get_state(self):
+        """Return what the monitor has learnt so far (for a checkpoint)."""
+        return {
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "stale": self._stale,
+            "best_state": self.best_state,
+        }
+
+    def set_state(self, state):
+        """Continue from what :meth:`get_state` returned."""
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self._stale, self.best_state = state["stale"], state["best_state"]
 
     def on_train_end(self, trainer):
         if self.best_state is not None:
@@ -237,6 +255,15 @@ class DivergenceGuard(Callback):
 
     def on_epoch_begin(self, trainer, epoch, n_batches):
         self._n_batches = n_batches
+
+    def get_state(self):
+        """Return the first losses and the tasks already warned about."""
+        return {"first": self._first.tolist(), "warned": sorted(self._warned)}
+
+    def set_state(self, state):
+        """Continue from what :meth:`get_state` returned."""
+        self._first = np.asarray(state["first"], dtype=float)
+        self._warned = set(state["warned"])
 
     def on_batch_end(self, trainer, epoch, batch_index, loss_sums, weight_sums):
         last = batch_index == self._n_batches - 1

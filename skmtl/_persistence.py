@@ -190,6 +190,8 @@ def _encode_object(value, where, tensors, key):
         }
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
+    if isinstance(value, os.PathLike):  # a checkpoint_dir: kept as its string
+        return os.fspath(value)
     if isinstance(value, np.random.RandomState):
         kind, keys, position, has_gauss, gauss = value.get_state(legacy=True)
         return {"__random_state__": [kind, keys.tolist(), position, has_gauss, gauss]}
@@ -510,6 +512,31 @@ def estimator_document(est):
         "estimator": class_name(type(est)),
         "params": {k: _encode_parameter(k, v) for k, v in params.items()},
         "attributes": _attributes(est, params),
+        **model_sections(est, tensors),
+    }
+    return document, tensors
+
+
+def model_sections(est, tensors, weighting_state=None):
+    """The sections describing the fitted model: encoder, tasks, network, weighting.
+
+    Parameters
+    ----------
+    est : MultiTaskEstimator
+        Fitted, or being fitted.
+    tensors : dict
+        Receives the network's and the weighting's tensors.
+    weighting_state : dict or None, default=None
+        The weighting's state to store; None is its ``_get_state()``.
+
+    Returns
+    -------
+    dict
+        ``encoder``, ``tasks``, ``module`` and ``weighting`` sections.
+    """
+    if weighting_state is None:
+        weighting_state = est.weighting_._get_state()
+    return {
         "encoder": _encoder_section(est.encoder_),
         "tasks": [_task_section(task) for task in est.tasks_],
         "module": {
@@ -518,12 +545,30 @@ def estimator_document(est):
         },
         "weighting": {
             "class": class_name(type(est.weighting_)),
-            "state": encode(
-                est.weighting_._get_state(), "weighting_", tensors, "weighting"
-            ),
+            "state": encode(weighting_state, "weighting_", tensors, "weighting"),
         },
     }
-    return document, tensors
+
+
+def optimizer_section(optimizer, tensors):
+    """Describe a torch optimizer's state (moments, steps, parameter groups).
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+    tensors : dict
+        Receives its state tensors, named ``optimizer.state.<index>.<name>``.
+
+    Returns
+    -------
+    dict
+        ``class`` and ``state``; :func:`decode` of ``state`` gives what
+        ``optimizer.load_state_dict`` takes.
+    """
+    return {
+        "class": class_name(type(optimizer)),
+        "state": encode(optimizer.state_dict(), "the optimizer", tensors, "optimizer"),
+    }
 
 
 def save_estimator(est, path):

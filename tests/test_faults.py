@@ -9,7 +9,8 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from skmtl import MMoEClassifierRegressor, SharedBottomEstimator
+from skmtl import FeatureEncoder, MMoEClassifierRegressor, SharedBottomEstimator
+from skmtl._encoder import NUMERIC_CLIP
 from skmtl.exceptions import (
     ConvergenceWarning,
     TrainingDivergedError,
@@ -157,3 +158,59 @@ def test_a_sane_fit_gives_no_warning(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _clean_fit(3, X, Y)
+
+
+@pytest.fixture
+def extreme_rows(data):
+    """Rows of numbers at the edge of float64 in both numeric columns."""
+    X, Y, X_test = data
+    extreme = X.copy()
+    extreme.loc[extreme.index[:6], "income"] = [1e12, 1e300, -1e300, 1e300, -1e12, 1.7e308]
+    extreme.loc[extreme.index[10:13], "age"] = [1e300, -1e300, 1e15]
+    return extreme, Y, X_test
+
+
+def test_extreme_numbers_are_clipped_to_a_finite_range_and_binned(data, extreme_rows):
+    X, _, _ = data
+    extreme, _, _ = extreme_rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the moments of 1e300
+        for fitted_on in (X, extreme):
+            encoder = FeatureEncoder(n_bins=4).fit(fitted_on)
+            encoded = encoder.encode(extreme)
+            assert np.isfinite(encoded.numeric).all()
+            assert np.abs(encoded.numeric).max() == NUMERIC_CLIP
+            n_categorical = len(encoder.categorical_columns_)
+            bins = encoded.categorical[:, n_categorical:]
+            assert (bins >= 1).all() and (bins <= n_bins_codes(encoder)).all()
+
+
+def n_bins_codes(encoder):
+    """Largest bin code that is not "missing", per bin column."""
+    return np.asarray(encoder.cardinalities_[len(encoder.categorical_columns_) :]) - 2
+
+
+def test_extreme_numbers_neither_diverge_training_nor_give_infinite_predictions(
+    data, extreme_rows
+):
+    X, Y, X_test = data
+    extreme, _, _ = extreme_rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the moments of 1e300
+        for train in (X, extreme):
+            est = _clean_fit(3, train, Y)
+            assert np.isfinite(est.loss_curve_).all()
+            for rows in (extreme, X_test):
+                assert np.isfinite(est.predict(rows).astype(float)).all()
+                assert np.isfinite(est.predict_proba(rows)[1]).all()
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinite_numbers_are_refused_naming_the_column(data, value):
+    X, Y, _ = data
+    bad = X.assign(age=X.age.where(X.index != X.index[3], value))
+    with pytest.raises(ValueError, match="Numeric columns 'age' contain infinite values"):
+        _clean_fit(1, bad, Y)
+    est = _clean_fit(1, X, Y)
+    with pytest.raises(ValueError, match="Numeric columns 'age' contain infinite values"):
+        est.predict(bad)
