@@ -94,11 +94,8 @@ class _Lookup:
     def codes(self, codes, strings):
         """Map value codes (indices into ``strings``, -1 missing) to embedding codes."""
         get = self.by_value.get
-        table = np.fromiter(
-            itertools.chain((get(s, 0) for s in strings), [self.missing_code]),
-            dtype=np.int64,
-            count=len(strings) + 1,
-        )
+        table = np.array([*map(get, strings, itertools.repeat(0, len(strings))),
+                          self.missing_code], dtype=np.int64)  # fmt: skip
         return table[codes]  # -1 (missing) takes the last entry
 
     def cell_codes(self, cells, missing, stringify):
@@ -135,6 +132,18 @@ class _FrameReader:
         return cells, pd.isna(cells)
 
 
+def _object_cells(frame):
+    """The cells of a small frame as an (n_rows, n_columns) object array."""
+    if len(frame) == 1:
+        # A row reads each cell as a scalar: several times faster than
+        # converting every column to objects. The scalars may be numpy ones
+        # (np.int64 for 1), whose str is the same.
+        row = frame.iloc[0]
+        if row.dtype == object:
+            return row.to_numpy()[np.newaxis]
+    return frame.to_numpy(dtype=object)
+
+
 class _SmallFrameReader(_FrameReader):
     """Reads a frame of few rows from one object array, with dict lookups.
 
@@ -145,10 +154,10 @@ class _SmallFrameReader(_FrameReader):
 
     def __init__(self, frame):
         super().__init__(frame)
-        self._cells = frame.to_numpy(dtype=object)
+        self._cells = _object_cells(frame)
         self._missing = pd.isna(self._cells)
         self._kinds = [dtype.kind for dtype in frame.dtypes]
-        self._positions = {column: p for p, column in enumerate(frame.columns)}
+        self._positions = {column: p for p, column in enumerate(frame.columns.tolist())}
 
     def categories(self, column, lookup):
         p = self._positions[column]
