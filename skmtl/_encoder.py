@@ -32,8 +32,9 @@ from skmtl._validation import (
 )
 
 # Frames up to this many rows are encoded from one object array with dict
-# lookups: for a few rows, pandas' per-column overhead is most of the cost.
-_SMALL_FRAME_ROWS = 64
+# lookups: for a few rows, pandas' per-column overhead is most of the cost
+# (on census-income, 32 string columns, the two cross near 150 rows).
+_SMALL_FRAME_ROWS = 128
 _STATE_FORMAT = "skmtl.FeatureEncoder"
 _STATE_VERSION = 1
 
@@ -101,17 +102,21 @@ class _Lookup:
     def cell_codes(self, cells, missing, stringify):
         """Codes of cells by dict lookup; None if a cell is neither str nor allowed."""
         get = self.by_value.get
-        out = []
-        for cell, is_missing in zip(cells, missing):
-            if is_missing:
-                out.append(self.missing_code)
-            elif type(cell) is str:
-                out.append(get(cell, 0))
-            elif stringify:
-                out.append(get(str(cell), 0))
-            else:
-                return None
-        return np.asarray(out, dtype=np.int64)
+        try:
+            codes = np.fromiter(
+                map(get, cells, itertools.repeat(0)), dtype=np.int64, count=len(cells)
+            )
+        except TypeError:  # unhashable (a list): the column reader names it
+            return None
+        # The keys are str, so a cell that is not one got 0: look at those again.
+        for i in np.flatnonzero((codes == 0) & ~missing).tolist():
+            cell = cells[i]
+            if type(cell) is not str:
+                if not stringify:
+                    return None
+                codes[i] = get(str(cell), 0)
+        codes[missing] = self.missing_code
+        return codes
 
 
 class _FrameReader:
