@@ -520,14 +520,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self._check_columns(frame)
         small = len(frame) <= _SMALL_FRAME_ROWS
         reader = (_SmallFrameReader if small else _FrameReader)(frame)
-        columns = self._encode_categorical(reader)
+        n_categorical = len(self.categorical_columns_)
+        # Each column is written into its place: stacking a list of columns
+        # would hold every code twice at the peak of a fit.
+        codes = np.empty((len(frame), len(self.cardinalities_)), dtype=np.int64)
+        self._encode_categorical(reader, codes[:, :n_categorical])
         raw = numeric_matrix(frame, self.numeric_columns_, reader.numbers)
-        columns += self._encode_bins(raw)
-        codes = (
-            np.stack(columns, axis=1)
-            if columns
-            else np.empty((len(frame), 0), dtype=np.int64)
-        )
+        self._encode_bins(raw, codes[:, n_categorical:])
         bags = self._encode_bags(reader, len(frame))
         return EncodedFeatures(codes, self._scale(raw), bags)
 
@@ -539,26 +538,28 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 f"X is missing columns seen in fit: {format_names(missing)}."
             )
 
-    def _encode_categorical(self, reader):
-        """Codes of each categorical column: 0 unknown/rare, 1..K known, K+1 missing."""
-        codes, problems = [], []
-        for column, lookup in zip(self.categorical_columns_, self._lookups):
+    def _encode_categorical(self, reader, out):
+        """Write each categorical column's codes into a column of ``out``.
+
+        0 is unknown or rare, 1..K known, K+1 missing.
+        """
+        problems = []
+        for j, (column, lookup) in enumerate(zip(self.categorical_columns_, self._lookups)):
             try:
-                codes.append(reader.categories(column, lookup))
+                out[:, j] = reader.categories(column, lookup)
             except BadCells as problem:
                 problems.append(problem)
         if problems:
             raise_bad_cells(problems)
-        return codes
 
-    def _encode_bins(self, numeric):
-        """Bin codes of each numeric column: 1..n_bins by range, n_bins + 1 missing."""
-        codes = []
-        for column, edges in zip(numeric.T, self.bin_edges_):
-            bins = np.searchsorted(edges, column, side="right") + 1
-            bins[np.isnan(column)] = len(edges) + 2
-            codes.append(bins)
-        return codes
+    def _encode_bins(self, numeric, out):
+        """Write each numeric column's bins into a column of ``out``.
+
+        1..n_bins by range, n_bins + 1 missing.
+        """
+        for j, (column, edges) in enumerate(zip(numeric.T, self.bin_edges_)):
+            out[:, j] = np.searchsorted(edges, column, side="right") + 1
+            out[np.isnan(column), j] = len(edges) + 2
 
     def _scale(self, numeric):
         """Impute with the medians, then standardise (as the sklearn steps do)."""
