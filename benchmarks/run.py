@@ -587,6 +587,59 @@ def measure_skmtl_predict(ctx):
     return out
 
 
+# Batch sizes of the serving measurement, and calls per repeat at each.
+SERVING_SIZES = {1: 200, 100: 100, 10_000: 10}
+
+
+def median_call_seconds(fn, n_calls):
+    """Median wall seconds of ``n_calls`` calls of ``fn`` (after one call)."""
+    fn()
+    times = []
+    for _ in range(n_calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+@register("serving")
+def measure_serving(ctx):
+    """Per-call latency and rows/s of predict at the batch sizes a server uses.
+
+    skmtl's ``predict_proba`` from the raw frame against the bare MMoE from
+    pre-encoded tensors (``inference_mode``, sigmoid, numpy out), on the same
+    first rows. Each repeat's value is the median of ``SERVING_SIZES[n]`` calls.
+    """
+    enc = ctx.encoded()
+    model, _ = bare.build("mmoe", enc)
+    model.eval()
+    est = ctx._cache.get("skmtl_mmoe")
+    if est is None:
+        est = skmtl_estimator("mmoe", 1, 1024).fit(ctx.X, ctx.Y)
+    out = []
+    for n, n_calls in SERVING_SIZES.items():
+        n = min(n, len(ctx.X))
+        codes, dense, frame = enc.codes[:n], enc.dense[:n], ctx.X.iloc[:n]
+
+        def bare_fn():
+            with torch.inference_mode():
+                return torch.sigmoid(model(codes, dense)).numpy()
+
+        bare_name = f"bare_mmoe_predict_n{n}"
+        for name, what, fn in [
+            (bare_name, f"bare MMoE predict_proba from tensors, {n} rows per call",
+             bare_fn),
+            (f"skmtl_mmoe_predict_proba_n{n}",
+             f"skmtl MMoE predict_proba from the raw frame, {n} rows per call",
+             lambda: est.predict_proba(frame)),
+        ]:  # fmt: skip
+            vals = [median_call_seconds(fn, n_calls) for _ in range(ctx.args.repeats)]
+            rate = n / float(np.median(vals))
+            out.append(record(name, what, vals, baseline=bare_name, rows_per_s=rate,
+                              calls_per_repeat=n_calls))  # fmt: skip
+    return out
+
+
 @register("experts")
 def measure_experts(ctx):
     """MMoE epoch seconds for 2, 4, 8 and 16 experts, skmtl and bare, batch 1024."""
