@@ -82,12 +82,9 @@ class MMoE(MultiTaskNetwork):
         -------
         torch.Tensor of shape (n_tasks, n_samples, n_experts)
         """
-        # (B, G * E) -> (B, G, E)
-        logits = self.gates(x).view(x.shape[0], -1, self.n_experts)
-        # Softmax over a contiguous tensor (a transposed one is copied first),
-        # then (B, G, E) -> (G, B, E) as a view.
-        gates = torch.softmax(logits, dim=-1).transpose(0, 1)
-        return gates.expand(self.n_tasks, -1, -1)
+        # (B, G * E) -> (B, G, E) -> (G, B, E)
+        logits = self.gates(x).view(x.shape[0], -1, self.n_experts).transpose(0, 1)
+        return torch.softmax(logits, dim=-1).expand(self.n_tasks, -1, -1)
 
     def gate_distributions(self, x):
         """Return each task's gate weights for raw encoded inputs.
