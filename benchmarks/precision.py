@@ -59,13 +59,17 @@ def fit_and_score(model_name, precision, seed, data, epochs):
     est = run.skmtl_estimator(model_name, epochs, 1024)
     est.set_params(precision=precision, random_state=seed)
     total, _, epoch_seconds = run.fit_with_epoch_times(est, X, Y)
-    auc = {task: float(score) for task, score in est.score_tasks(X_test, Y_test).items()}
+    auc = {
+        task: float(score) for task, score in est.score_tasks(X_test, Y_test).items()
+    }
     return {"epoch_seconds": epoch_seconds, "fit_seconds": total, "auc": auc}
 
 
 def timed_epoch(epoch_seconds):
     """Mean epoch seconds after the warm-up epoch (the only one if it is alone)."""
-    return float(np.mean(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds))
+    return float(
+        np.mean(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)
+    )
 
 
 def measure(args, data):
@@ -75,7 +79,9 @@ def measure(args, data):
         for seed in args.seeds:
             for precision in PRECISIONS:
                 start = time.strftime("%H:%M:%S")
-                print(f"[{start}] {model_name} seed {seed} {precision}", file=sys.stderr)
+                print(
+                    f"[{start}] {model_name} seed {seed} {precision}", file=sys.stderr
+                )
                 res = fit_and_score(model_name, precision, seed, data, args.epochs)
                 records.append(
                     {"model": model_name, "seed": seed, "precision": precision,
@@ -88,7 +94,9 @@ def summary(records):
     """Per model: bf16/fp32 epoch ratio and AUC differences, seed by seed."""
     rows = []
     for model_name in dict.fromkeys(r["model"] for r in records):
-        by = {(r["seed"], r["precision"]): r for r in records if r["model"] == model_name}
+        by = {
+            (r["seed"], r["precision"]): r for r in records if r["model"] == model_name
+        }
         for seed in sorted({s for s, _ in by}):
             fp32, bf16 = by[(seed, "fp32")], by[(seed, "bf16")]
             rows.append(
@@ -100,7 +108,9 @@ def summary(records):
                     "ratio": bf16["epoch"] / fp32["epoch"],
                     "fp32_auc": fp32["auc"],
                     "bf16_auc": bf16["auc"],
-                    "auc_diff": {t: bf16["auc"][t] - fp32["auc"][t] for t in fp32["auc"]},
+                    "auc_diff": {
+                        t: bf16["auc"][t] - fp32["auc"][t] for t in fp32["auc"]
+                    },
                 }
             )
     return rows
@@ -108,14 +118,15 @@ def summary(records):
 
 def markdown(rows, env):
     """The summary as a Markdown table, with the run's settings."""
-    lines = [
+    title = (
         f"# precision: {env['rows']} training rows, {env['epochs']} epochs, "
-        f"threads {env['threads']}, {env['machine']}",
-        "",
+        f"threads {env['threads']}, {env['machine']}"
+    )
+    header = (
         "| model | seed | fp32 epoch s | bf16 epoch s | bf16 / fp32 | "
-        "fp32 AUC | bf16 AUC | AUC bf16 - fp32 |",
-        "|---|---:|---:|---:|---:|---|---|---|",
-    ]
+        "fp32 AUC | bf16 AUC | AUC bf16 - fp32 |"
+    )
+    lines = [title, "", header, "|---|---:|---:|---:|---:|---|---|---|"]
 
     def aucs(values):
         return ", ".join(f"{t} {v:.4f}" for t, v in values.items())

@@ -621,7 +621,7 @@ def measure_serving(ctx):
         n = min(n, len(ctx.X))
         codes, dense, frame = enc.codes[:n], enc.dense[:n], ctx.X.iloc[:n]
 
-        def bare_fn():
+        def bare_fn(codes=codes, dense=dense):
             with torch.inference_mode():
                 return torch.sigmoid(model(codes, dense)).numpy()
 
@@ -631,7 +631,7 @@ def measure_serving(ctx):
              bare_fn),
             (f"skmtl_mmoe_predict_proba_n{n}",
              f"skmtl MMoE predict_proba from the raw frame, {n} rows per call",
-             lambda: est.predict_proba(frame)),
+             lambda frame=frame: est.predict_proba(frame)),
         ]:  # fmt: skip
             vals = [median_call_seconds(fn, n_calls) for _ in range(ctx.args.repeats)]
             rate = n / float(np.median(vals))

@@ -162,7 +162,8 @@ class _SmallFrameReader(_FrameReader):
         self._cells = _object_cells(frame)
         self._missing = pd.isna(self._cells)
         self._kinds = [dtype.kind for dtype in frame.dtypes]
-        self._positions = {column: p for p, column in enumerate(frame.columns.tolist())}
+        columns = frame.columns.tolist()
+        self._positions = {column: p for p, column in enumerate(columns)}
 
     def categories(self, column, lookup):
         p = self._positions[column]
@@ -544,7 +545,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         0 is unknown or rare, 1..K known, K+1 missing.
         """
         problems = []
-        for j, (column, lookup) in enumerate(zip(self.categorical_columns_, self._lookups)):
+        pairs = zip(self.categorical_columns_, self._lookups)
+        for j, (column, lookup) in enumerate(pairs):
             try:
                 out[:, j] = reader.categories(column, lookup)
             except BadCells as problem:

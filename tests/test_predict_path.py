@@ -10,7 +10,7 @@ from conftest import make_two_task_frame
 
 from skmtl import FeatureEncoder, MMoEClassifierRegressor
 from skmtl._training import predict_logits
-from skmtl.nn import MMoE, FeatureBatch
+from skmtl.nn import FeatureBatch, MMoE
 
 
 @pytest.fixture(scope="module")
