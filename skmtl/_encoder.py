@@ -144,8 +144,8 @@ def _object_cells(frame):
         # converting every column to objects. The scalars may be numpy ones
         # (np.int64 for 1), whose str is the same.
         row = frame.iloc[0]
-        if row.dtype == object:
-            return row.to_numpy()[np.newaxis]
+        if row.dtype == object or isinstance(row.dtype, pd.StringDtype):
+            return row.to_numpy(dtype=object)[np.newaxis]
     return frame.to_numpy(dtype=object)
 
 

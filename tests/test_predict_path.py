@@ -68,6 +68,15 @@ def test_one_row_codes_equal_the_vectorised_ones_for_every_dtype(row):
         np.testing.assert_array_equal(part.numeric, whole.numeric[positions])
 
 
+def test_one_row_of_string_columns_only_gets_the_codes_of_a_large_frame():
+    frame = _mixed_frame()[["city", "plain"]].astype({"plain": "str"})
+    enc = FeatureEncoder().fit(frame)
+    whole = enc.encode(pd.concat([frame] * 50, ignore_index=True))
+    for row in range(4):
+        part = enc.encode(frame.iloc[[row]])
+        np.testing.assert_array_equal(part.categorical, whole.categorical[[row]])
+
+
 def test_one_row_with_a_list_in_a_scalar_column_names_the_column():
     frame = _mixed_frame()
     enc = FeatureEncoder().fit(frame)
