@@ -249,13 +249,15 @@ sys.path[:0] = [{root!r}, {here!r}]
 torch.set_num_threads({threads})
 import _data, run
 X, Y, _ = _data.load_dataset({data!r}, {nrows!r}, {rows!r}, {synthetic!r})
+loaded = run.rss_mib()
+run.MEMORY_IMPORTS[{job!r}]()
 before = run.rss_mib()
 reset = run.reset_peak_rss()
 start = time.perf_counter()
 extra = run.MEMORY_JOBS[{job!r}](X, Y)
 seconds = time.perf_counter() - start
 print(json.dumps(dict(before=before, peak=run.peak_rss_mib(), reset=reset,
-                      seconds=seconds, **extra)))
+                      seconds=seconds, import_mib=before - loaded, **extra)))
 """
 
 
@@ -315,6 +317,16 @@ def _job_bare_fit(X, Y):
 MEMORY_JOBS = {"skmtl_fit": _job_skmtl_fit, "bare_fit": _job_bare_fit}
 
 
+def _import_skmtl():
+    import skmtl  # noqa: F401  (scikit-learn and scipy come with it: ~75 MiB)
+
+
+# What each job imports beyond torch, pandas and numpy, loaded before the
+# baseline RSS: a library's code is paid once per process, not per fit, and is
+# reported apart as ``import_mib``.
+MEMORY_IMPORTS = {"skmtl_fit": _import_skmtl, "bare_fit": lambda: None}
+
+
 def memory_child(ctx, job):
     """Run one of :data:`MEMORY_JOBS` in a fresh python; return its JSON dict."""
     a = ctx.args
@@ -332,9 +344,10 @@ def memory_child(ctx, job):
 def measure_memory(ctx):
     """Peak RSS and wall time of a one-epoch fit (skmtl and bare) in a child.
 
-    The value is the growth of resident memory over the loaded raw frame
-    (high-water mark after the fit minus RSS after loading); ``x_tensors_model``
-    divides it by the encoded tensors + parameters the fit holds.
+    The value is the growth of resident memory over the loaded raw frame and
+    the imported library (high-water mark after the fit minus RSS before it;
+    the import's own MiB are in ``import_mib``); ``x_tensors_model`` divides it
+    by the encoded tensors + parameters the fit holds.
     """
     out = []
     for job, model in (("bare_fit", "bare"), ("skmtl_fit", "skmtl")):
@@ -342,7 +355,7 @@ def measure_memory(ctx):
         grow = res["peak"] - res["before"]
         base = res["tensors_mib"] + res["model_mib"]
         what = (
-            f"{model} MMoE one-epoch fit: peak RSS over the loaded frame"
+            f"{model} MMoE one-epoch fit: peak RSS over the loaded frame and imports"
             f"{' (pandas pre-encoding included)' if model == 'bare' else ''}"
         )
         out.append(
@@ -357,6 +370,7 @@ def measure_memory(ctx):
                 peak_reset=res["reset"],
                 tensors_model_mib=base,
                 x_tensors_model=grow / base,
+                import_mib=res["import_mib"],
             )
         )
         out.append(
@@ -573,6 +587,59 @@ def measure_skmtl_predict(ctx):
     return out
 
 
+# Batch sizes of the serving measurement, and calls per repeat at each.
+SERVING_SIZES = {1: 200, 100: 100, 10_000: 10}
+
+
+def median_call_seconds(fn, n_calls):
+    """Median wall seconds of ``n_calls`` calls of ``fn`` (after one call)."""
+    fn()
+    times = []
+    for _ in range(n_calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+@register("serving")
+def measure_serving(ctx):
+    """Per-call latency and rows/s of predict at the batch sizes a server uses.
+
+    skmtl's ``predict_proba`` from the raw frame against the bare MMoE from
+    pre-encoded tensors (``inference_mode``, sigmoid, numpy out), on the same
+    first rows. Each repeat's value is the median of ``SERVING_SIZES[n]`` calls.
+    """
+    enc = ctx.encoded()
+    model, _ = bare.build("mmoe", enc)
+    model.eval()
+    est = ctx._cache.get("skmtl_mmoe")
+    if est is None:
+        est = skmtl_estimator("mmoe", 1, 1024).fit(ctx.X, ctx.Y)
+    out = []
+    for n, n_calls in SERVING_SIZES.items():
+        n = min(n, len(ctx.X))
+        codes, dense, frame = enc.codes[:n], enc.dense[:n], ctx.X.iloc[:n]
+
+        def bare_fn(codes=codes, dense=dense):
+            with torch.inference_mode():
+                return torch.sigmoid(model(codes, dense)).numpy()
+
+        bare_name = f"bare_mmoe_predict_n{n}"
+        for name, what, fn in [
+            (bare_name, f"bare MMoE predict_proba from tensors, {n} rows per call",
+             bare_fn),
+            (f"skmtl_mmoe_predict_proba_n{n}",
+             f"skmtl MMoE predict_proba from the raw frame, {n} rows per call",
+             lambda frame=frame: est.predict_proba(frame)),
+        ]:  # fmt: skip
+            vals = [median_call_seconds(fn, n_calls) for _ in range(ctx.args.repeats)]
+            rate = n / float(np.median(vals))
+            out.append(record(name, what, vals, baseline=bare_name, rows_per_s=rate,
+                              calls_per_repeat=n_calls))  # fmt: skip
+    return out
+
+
 @register("experts")
 def measure_experts(ctx):
     """MMoE epoch seconds for 2, 4, 8 and 16 experts, skmtl and bare, batch 1024."""
@@ -657,7 +724,8 @@ def markdown(records):
         if "x_tensors_model" in r:
             note = (
                 f"{r['x_tensors_model']:.2f}x tensors+model "
-                f"({r['tensors_model_mib']:.0f} MiB); peak {r['peak_total']:.0f} MiB"
+                f"({r['tensors_model_mib']:.0f} MiB); peak {r['peak_total']:.0f} MiB; "
+                f"imports {r.get('import_mib', 0):.0f} MiB"
             )
         if "ratio_vs_skmtl" in r:
             note = f"{r['ratio_vs_skmtl']:.2f}x skmtl's epoch"

@@ -32,8 +32,9 @@ from skmtl._validation import (
 )
 
 # Frames up to this many rows are encoded from one object array with dict
-# lookups: for a few rows, pandas' per-column overhead is most of the cost.
-_SMALL_FRAME_ROWS = 64
+# lookups: for a few rows, pandas' per-column overhead is most of the cost
+# (on census-income, 32 string columns, the two cross near 150 rows).
+_SMALL_FRAME_ROWS = 128
 # Scaled numeric values are clipped to [-NUMERIC_CLIP, NUMERIC_CLIP], so that
 # an extreme input (1e300) cannot overflow the network. No training value is
 # clipped in a fit of up to 1e8 rows: a value of n lies at most sqrt(n - 1)
@@ -99,27 +100,28 @@ class _Lookup:
     def codes(self, codes, strings):
         """Map value codes (indices into ``strings``, -1 missing) to embedding codes."""
         get = self.by_value.get
-        table = np.fromiter(
-            itertools.chain((get(s, 0) for s in strings), [self.missing_code]),
-            dtype=np.int64,
-            count=len(strings) + 1,
-        )
+        table = np.array([*map(get, strings, itertools.repeat(0, len(strings))),
+                          self.missing_code], dtype=np.int64)  # fmt: skip
         return table[codes]  # -1 (missing) takes the last entry
 
     def cell_codes(self, cells, missing, stringify):
         """Codes of cells by dict lookup; None if a cell is neither str nor allowed."""
         get = self.by_value.get
-        out = []
-        for cell, is_missing in zip(cells, missing):
-            if is_missing:
-                out.append(self.missing_code)
-            elif type(cell) is str:
-                out.append(get(cell, 0))
-            elif stringify:
-                out.append(get(str(cell), 0))
-            else:
-                return None
-        return np.asarray(out, dtype=np.int64)
+        try:
+            codes = np.fromiter(
+                map(get, cells, itertools.repeat(0)), dtype=np.int64, count=len(cells)
+            )
+        except TypeError:  # unhashable (a list): the column reader names it
+            return None
+        # The keys are str, so a cell that is not one got 0: look at those again.
+        for i in np.flatnonzero((codes == 0) & ~missing).tolist():
+            cell = cells[i]
+            if type(cell) is not str:
+                if not stringify:
+                    return None
+                codes[i] = get(str(cell), 0)
+        codes[missing] = self.missing_code
+        return codes
 
 
 class _FrameReader:
@@ -140,6 +142,18 @@ class _FrameReader:
         return cells, pd.isna(cells)
 
 
+def _object_cells(frame):
+    """The cells of a small frame as an (n_rows, n_columns) object array."""
+    if len(frame) == 1:
+        # A row reads each cell as a scalar: several times faster than
+        # converting every column to objects. The scalars may be numpy ones
+        # (np.int64 for 1), whose str is the same.
+        row = frame.iloc[0]
+        if row.dtype == object or isinstance(row.dtype, pd.StringDtype):
+            return row.to_numpy(dtype=object)[np.newaxis]
+    return frame.to_numpy(dtype=object)
+
+
 class _SmallFrameReader(_FrameReader):
     """Reads a frame of few rows from one object array, with dict lookups.
 
@@ -150,10 +164,11 @@ class _SmallFrameReader(_FrameReader):
 
     def __init__(self, frame):
         super().__init__(frame)
-        self._cells = frame.to_numpy(dtype=object)
+        self._cells = _object_cells(frame)
         self._missing = pd.isna(self._cells)
         self._kinds = [dtype.kind for dtype in frame.dtypes]
-        self._positions = {column: p for p, column in enumerate(frame.columns)}
+        columns = frame.columns.tolist()
+        self._positions = {column: p for p, column in enumerate(columns)}
 
     def categories(self, column, lookup):
         p = self._positions[column]
@@ -523,14 +538,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self._check_columns(frame)
         small = len(frame) <= _SMALL_FRAME_ROWS
         reader = (_SmallFrameReader if small else _FrameReader)(frame)
-        columns = self._encode_categorical(reader)
+        n_categorical = len(self.categorical_columns_)
+        # Each column is written into its place: stacking a list of columns
+        # would hold every code twice at the peak of a fit.
+        codes = np.empty((len(frame), len(self.cardinalities_)), dtype=np.int64)
+        self._encode_categorical(reader, codes[:, :n_categorical])
         raw = numeric_matrix(frame, self.numeric_columns_, reader.numbers)
-        columns += self._encode_bins(raw)
-        codes = (
-            np.stack(columns, axis=1)
-            if columns
-            else np.empty((len(frame), 0), dtype=np.int64)
-        )
+        self._encode_bins(raw, codes[:, n_categorical:])
         bags = self._encode_bags(reader, len(frame))
         return EncodedFeatures(codes, self._scale(raw), bags)
 
@@ -542,26 +556,29 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 f"X is missing columns seen in fit: {format_names(missing)}."
             )
 
-    def _encode_categorical(self, reader):
-        """Codes of each categorical column: 0 unknown/rare, 1..K known, K+1 missing."""
-        codes, problems = [], []
-        for column, lookup in zip(self.categorical_columns_, self._lookups):
+    def _encode_categorical(self, reader, out):
+        """Write each categorical column's codes into a column of ``out``.
+
+        0 is unknown or rare, 1..K known, K+1 missing.
+        """
+        problems = []
+        pairs = zip(self.categorical_columns_, self._lookups)
+        for j, (column, lookup) in enumerate(pairs):
             try:
-                codes.append(reader.categories(column, lookup))
+                out[:, j] = reader.categories(column, lookup)
             except BadCells as problem:
                 problems.append(problem)
         if problems:
             raise_bad_cells(problems)
-        return codes
 
-    def _encode_bins(self, numeric):
-        """Bin codes of each numeric column: 1..n_bins by range, n_bins + 1 missing."""
-        codes = []
-        for column, edges in zip(numeric.T, self.bin_edges_):
-            bins = np.searchsorted(edges, column, side="right") + 1
-            bins[np.isnan(column)] = len(edges) + 2
-            codes.append(bins)
-        return codes
+    def _encode_bins(self, numeric, out):
+        """Write each numeric column's bins into a column of ``out``.
+
+        1..n_bins by range, n_bins + 1 missing.
+        """
+        for j, (column, edges) in enumerate(zip(numeric.T, self.bin_edges_)):
+            out[:, j] = np.searchsorted(edges, column, side="right") + 1
+            out[np.isnan(column), j] = len(edges) + 2
 
     def _scale(self, numeric):
         """Impute with the medians, standardise, clip to +-``NUMERIC_CLIP``.

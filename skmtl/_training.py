@@ -481,7 +481,8 @@ def map_batches(function, module, features, batch_size):
     list
         One output per batch.
     """
-    module.eval()
+    if module.training:  # eval() walks every submodule: skip it when already set
+        module.eval()
     return [function(module, batch) for batch in features.split(batch_size)]
 
 
