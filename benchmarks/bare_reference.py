@@ -352,7 +352,7 @@ def train_epoch(model, optimizer, encoded, batch_size, generator=None):
     return time.perf_counter() - start
 
 
-def predict_proba(model, encoded, batch_size=8192):
+def predict_proba(model, encoded, batch_size=4096):
     """Return sigmoid probabilities, computed in batches under inference mode.
 
     Parameters
@@ -361,7 +361,9 @@ def predict_proba(model, encoded, batch_size=8192):
         A bare model.
     encoded : benchmarks._data.Encoded
         Input tensors (labels unused).
-    batch_size : int, default=8192
+    batch_size : int, default=4096
+        skmtl's prediction batch (``PREDICT_BATCH_SIZE``), so both run the same
+        products.
 
     Returns
     -------

@@ -11,7 +11,9 @@ batches of 1, 100 and 10,000 rows three ways:
   Python server that receives DataFrames).
 
 Each record holds rows/s over all its calls and, for 1 and 100 rows, the
-median latency per call. Both runtimes use ``--threads`` threads. Results go
+median latency per call. The context adds ``max_abs_diff``: the largest
+difference between onnxruntime's probabilities and ``predict_proba``'s over
+the whole test frame, in one call each. Both runtimes use ``--threads`` threads. Results go
 to ``benchmarks/results/onnx_serving.{jsonl,md}`` (``--out``, ``--tag``)::
 
     SKMTL_DATA=../shared/data/census-income python benchmarks/onnx_serving.py
@@ -111,6 +113,20 @@ def measure(est, frame, threads, calls):
     return records
 
 
+def max_abs_diff(est, frame, threads):
+    """Largest |onnxruntime - predict_proba| over every task, row and class."""
+    import numpy as np
+
+    from skmtl.export import onnx_inputs, to_onnx
+
+    outputs = _session(to_onnx(est), threads).run(None, onnx_inputs(est, frame))
+    expected = est.predict_proba(frame)
+    return max(
+        float(np.max(np.abs(np.asarray(got) - np.asarray(want))))
+        for got, want in zip(outputs, expected)
+    )
+
+
 def _context(args, n_test):
     import onnxruntime
 
@@ -167,7 +183,9 @@ def main(argv=None):
     est = _fit(data_dir, args.train_rows, args.max_iter)
     test = load_census_income(data_dir, split="test").data
     records = measure(est, test, args.threads, args.calls)
-    write(records, _context(args, len(test)), args.out, args.tag)
+    context = _context(args, len(test))
+    context["max_abs_diff"] = max_abs_diff(est, test, args.threads)
+    write(records, context, args.out, args.tag)
 
 
 if __name__ == "__main__":

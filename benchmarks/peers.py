@@ -6,10 +6,12 @@ The peers live in their own virtual environment so the main one stays clean:
     <venv>/bin/python benchmarks/peers.py --run deepctr_mmoe --epochs 2 ...
 
 ``--run`` is what ``run.py`` calls in a subprocess; it prints one line
-``PEER_RESULT {json}`` with the warm-up and timed epoch seconds. Each peer is
-trained with its own documented training entry point (DeepCTR's ``fit``,
-torch-rechub's ``MTLTrainer`` over its ``TorchDataset``), since that is what a
-user of the library pays for.
+``PEER_RESULT {json}`` with the warm-up and timed epoch seconds, then the
+seconds of predicting every row (``--predict-repeats`` times, batch
+``PREDICT_BATCH`` as in the bare reference's predict). Each peer is trained
+and scores with its own documented entry points (DeepCTR's ``fit`` and
+``predict``, torch-rechub's ``MTLTrainer`` over its ``TorchDataset``), since
+that is what a user of the library pays for.
 """
 
 import argparse
@@ -29,6 +31,8 @@ import _data
 VENV = Path(os.environ.get("SKMTL_PEERS_VENV", "/tmp/peers-venv"))
 PEERS = ["deepctr_mmoe", "deepctr_ple", "rechub_mmoe", "rechub_ple"]
 MARKER = "PEER_RESULT "
+# Rows per predict batch: skmtl's and the bare reference's predict batch.
+PREDICT_BATCH = 4096
 
 
 def peers_python():
@@ -104,18 +108,30 @@ def _deepctr_model(kind, enc):
     return model
 
 
-def _deepctr_epochs(kind, enc, batch_size, n_epochs):
-    model = _deepctr_model(kind, enc)
+def _column_arrays(enc):
     x = {c: enc.codes[:, j].numpy() for j, c in enumerate(enc.columns)}
     x.update({c: enc.dense[:, j].numpy() for j, c in enumerate(_data.CONTINUOUS)})
-    y = enc.y.numpy()
+    return x
+
+
+def _timed_calls(fn, n_calls):
     times = []
-    for _ in range(n_epochs):
+    for _ in range(n_calls):
         start = time.perf_counter()
-        # verbose=0 skips the per-batch train metrics DeepCTR would compute.
-        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+        fn()
         times.append(time.perf_counter() - start)
     return times
+
+
+def _deepctr_run(kind, enc, batch_size, n_epochs, n_predict):
+    model = _deepctr_model(kind, enc)
+    x, y = _column_arrays(enc), enc.y.numpy()
+    # verbose=0 skips the per-batch train metrics DeepCTR would compute.
+    epochs = _timed_calls(
+        lambda: model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0), n_epochs
+    )
+    predict = _timed_calls(lambda: model.predict(x, PREDICT_BATCH), 1 + n_predict)
+    return epochs, predict
 
 
 def _rechub_model(kind, enc):
@@ -135,10 +151,10 @@ def _rechub_model(kind, enc):
     return PLE(features, types, 2, 2, 2, expert, towers)
 
 
-def _rechub_epochs(kind, enc, batch_size, n_epochs):
+def _rechub_run(kind, enc, batch_size, n_epochs, n_predict):
     from torch.utils.data import DataLoader
     from torch_rechub.trainers import MTLTrainer
-    from torch_rechub.utils.data import TorchDataset
+    from torch_rechub.utils.data import PredictDataset, TorchDataset
 
     torch.manual_seed(0)
     model = _rechub_model(kind, enc)
@@ -150,25 +166,24 @@ def _rechub_epochs(kind, enc, batch_size, n_epochs):
         n_epoch=n_epochs,
         model_path=os.environ.get("TMPDIR", "/tmp"),
     )
-    x = {c: enc.codes[:, j].numpy() for j, c in enumerate(enc.columns)}
-    x.update({c: enc.dense[:, j].numpy() for j, c in enumerate(_data.CONTINUOUS)})
-    # The loader DataGenerator.generate_dataloader builds for training.
+    x = _column_arrays(enc)
+    # The loaders DataGenerator.generate_dataloader builds for training and test.
     loader = DataLoader(
         TorchDataset(x, enc.y.numpy()), batch_size=batch_size, shuffle=True
     )
-    times = []
-    for _ in range(n_epochs):
-        start = time.perf_counter()
-        trainer.train_one_epoch(loader)
-        times.append(time.perf_counter() - start)
-    return times
+    test_loader = DataLoader(
+        PredictDataset(x), batch_size=PREDICT_BATCH, shuffle=False
+    )
+    epochs = _timed_calls(lambda: trainer.train_one_epoch(loader), n_epochs)
+    predict = _timed_calls(lambda: trainer.predict(model, test_loader), 1 + n_predict)
+    return epochs, predict
 
 
-RUNNERS = {"deepctr": _deepctr_epochs, "rechub": _rechub_epochs}
+RUNNERS = {"deepctr": _deepctr_run, "rechub": _rechub_run}
 
 
 def run_peer(name, args):
-    """Train one peer model and return its epoch times (inside the venv).
+    """Train one peer model; return its epoch and predict times (inside the venv).
 
     Parameters
     ----------
@@ -180,7 +195,8 @@ def run_peer(name, args):
     Returns
     -------
     result : dict
-        ``warmup`` and ``epochs`` (seconds), the library version, and rows.
+        ``warmup`` and ``epochs`` (seconds), ``predict_warmup`` and
+        ``predict`` (seconds to score every row), the library version, rows.
     """
     torch.set_num_threads(args.threads)
     lib, kind = name.split("_")
@@ -188,7 +204,9 @@ def run_peer(name, args):
     enc = _data.pre_encode(X, Y, _data.fit_pre_encoder(X))
     # The peers print progress to stdout; keep stdout for the result line.
     with contextlib.redirect_stdout(sys.stderr):
-        times = RUNNERS[lib](kind, enc, args.batch_size, 1 + args.epochs)
+        times, predict = RUNNERS[lib](
+            kind, enc, args.batch_size, 1 + args.epochs, args.predict_repeats
+        )
     module = {"deepctr": "deepctr_torch", "rechub": "torch_rechub"}[lib]
     from importlib.metadata import version
 
@@ -199,6 +217,8 @@ def run_peer(name, args):
         "version": version(dist),
         "warmup": times[:1],
         "epochs": times[1:],
+        "predict_warmup": predict[:1],
+        "predict": predict[1:],
         "rows": len(X),
         "source": source,
     }
@@ -215,6 +235,7 @@ def _parse(argv=None):
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--predict-repeats", type=int, default=3)
     return p.parse_args(argv)
 
 

@@ -31,9 +31,10 @@ def collect(results):
     for path in sorted(Path(results).glob("*.jsonl")):
         for line in path.open():
             rec = json.loads(line)
+            if rec.get("name") not in points or rec.get("median") is None:
+                continue
             # The scaling series: same-shape rows, large enough to matter.
-            big = rec["rows"] >= 100_000
-            if rec["name"] in points and rec["median"] is not None and big:
+            if rec["rows"] >= 100_000:
                 points[rec["name"]].append((rec["rows"], rec["median"], rec))
     return {name: sorted(p, key=lambda t: t[0]) for name, p in points.items()}
 
@@ -51,7 +52,6 @@ def plot(points, out):
         if name == "rss_skmtl_mmoe_fit":
             base = [p[2]["tensors_model_mib"] for p in pts]
             ax.plot(rows, base, "k:", label="encoded tensors + model")
-            ax.plot(rows, [3 * b for b in base], "r--", label="3x target")
     ax_t.set(xlabel="rows", ylabel="seconds", title="fit, 1 epoch, batch 1024")
     ax_m.set(xlabel="rows", ylabel="MiB", title="peak RSS over the loaded frame")
     for ax in (ax_t, ax_m):

@@ -7,6 +7,7 @@ lines and a Markdown table. Never collected by pytest (no ``test_`` names).
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -185,10 +186,10 @@ def measure_bare_predict(ctx):
 
     out = []
     for name, what, fn in [
-        ("bare_mmoe_predict", "bare MMoE predict_proba from tensors, batch 8192",
+        ("bare_mmoe_predict", "bare MMoE predict_proba from tensors, batch 4096",
          lambda: bare.predict_proba(model, enc)),
         ("bare_mmoe_predict_frame",
-         "bare MMoE: pandas encoding (fitted) + predict_proba, batch 8192",
+         "bare MMoE: pandas encoding (fitted) + predict_proba, batch 4096",
          from_frame),
     ]:  # fmt: skip
         warm = [timed(fn)[0]]
@@ -214,18 +215,42 @@ def measure_encoders(ctx):
     def skmtl_fn():
         return FeatureEncoder().fit(ctx.X).encode(ctx.X)
 
+    fitted = FeatureEncoder().fit(ctx.X)
+    reference = reference_encoder_class()().fit(ctx.X)
+    sklearn_ct = _column_transformer()
     out = []
-    for name, what, fn in [
-        ("pandas_pre_encode", "pandas codes + bins + impute/scale -> tensors", pandas_fn),
+    for name, what, fn, baseline in [
+        ("pandas_pre_encode", "pandas codes + bins + impute/scale -> tensors",
+         pandas_fn, "pandas_pre_encode"),
         ("sklearn_column_transformer", "ColumnTransformer fit_transform (no bins)",
-         sklearn_fn),
+         sklearn_fn, "pandas_pre_encode"),
         ("skmtl_feature_encoder", "FeatureEncoder().fit(X).encode(X) (32 bins)",
-         skmtl_fn),
+         skmtl_fn, "pandas_pre_encode"),
+        ("sklearn_column_transformer_fit", "ColumnTransformer fit alone (no bins)",
+         lambda: sklearn_ct.fit(ctx.X), "sklearn_column_transformer_fit"),
+        ("skmtl_feature_encoder_fit", "FeatureEncoder().fit(X) alone (32 bins)",
+         lambda: FeatureEncoder().fit(ctx.X), "sklearn_column_transformer_fit"),
+        ("reference_encoder_encode",
+         "encode(X) of the FeatureEncoder of commit f390fa9 (tests/_reference_encoder.py)",
+         lambda: reference.encode(ctx.X), "reference_encoder_encode"),
+        ("skmtl_feature_encoder_encode", "fitted FeatureEncoder encode(X)",
+         lambda: fitted.encode(ctx.X), "reference_encoder_encode"),
     ]:  # fmt: skip
         warm = [timed(fn)[0]]
         vals = [timed(fn)[0] for _ in range(ctx.args.repeats)]
-        out.append(record(name, what, vals, warmup=warm, baseline="pandas_pre_encode"))
+        out.append(record(name, what, vals, warmup=warm, baseline=baseline))
     return out
+
+
+def reference_encoder_class():
+    """The FeatureEncoder before the vectorised rewrite, kept by the tests."""
+    import importlib.util
+
+    path = HERE.parent / "tests" / "_reference_encoder.py"
+    spec = importlib.util.spec_from_file_location("_reference_encoder", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ReferenceFeatureEncoder
 
 
 def _column_transformer():
@@ -394,18 +419,19 @@ def measure_memory(ctx):
 
 @register("peers")
 def measure_peers(ctx):
-    """Peer libraries' epoch seconds, each in a subprocess of the peers venv."""
+    """Peer libraries' epoch and predict seconds, each in a peers-venv subprocess."""
     python = peers.peers_python()
     if python is None:
         msg = f"no peers venv at {peers.VENV}; run python benchmarks/peers.py --setup"
         return [record("peers", "peer libraries", [], error=msg)]
-    return [_run_peer(ctx, python, name) for name in peers.PEERS]
+    return [rec for name in peers.PEERS for rec in _run_peer(ctx, python, name)]
 
 
 def _run_peer(ctx, python, name):
     a = ctx.args
     cmd = [str(python), str(HERE / "peers.py"), "--run", name, "--epochs", str(a.epochs),
-           "--threads", str(a.threads), "--batch-size", "1024"]  # fmt: skip
+           "--threads", str(a.threads), "--batch-size", "1024",
+           "--predict-repeats", str(a.repeats)]  # fmt: skip
     for flag, value in [("--data", a.data), ("--nrows", a.nrows), ("--rows", a.rows)]:
         if value is not None:
             cmd += [flag, str(value)]
@@ -419,11 +445,22 @@ def _run_peer(ctx, python, name):
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(peers.MARKER)]
     if proc.returncode or not lines:
         err = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return record(name, what, [], baseline=baseline, error="\n".join(err))
+        return [record(name, what, [], baseline=baseline, error="\n".join(err))]
     res = json.loads(lines[-1][len(peers.MARKER) :])
     skmtl_name = f"skmtl_{name.split('_')[1]}_epoch_bs1024"
-    return record(name, what, res["epochs"], warmup=res["warmup"], baseline=baseline,
-                  version=res["version"], skmtl_baseline=skmtl_name)  # fmt: skip
+    epochs = record(name, what, res["epochs"], warmup=res["warmup"], baseline=baseline,
+                    version=res["version"], skmtl_baseline=skmtl_name)  # fmt: skip
+    if name.split("_")[1] != "mmoe":  # skmtl's predict is measured for MMoE only
+        return [epochs]
+    predict = record(
+        f"{name}_predict",
+        f"{name} predict every row from encoded arrays, batch {peers.PREDICT_BATCH}"
+        " (library's own predict)",
+        res["predict"], warmup=res["predict_warmup"], baseline="bare_mmoe_predict",
+        version=res["version"], skmtl_baseline="skmtl_mmoe_predict_proba",
+        rows_per_s=res["rows"] / float(np.median(res["predict"])),
+    )  # fmt: skip
+    return [epochs, predict]
 
 
 def fit_with_epoch_times(est, X, Y):
@@ -561,6 +598,7 @@ def measure_paired(ctx):
 @register("skmtl_predict")
 def measure_skmtl_predict(ctx):
     """skmtl MMoE predict_proba on the raw frame, and on encoded tensors."""
+    from skmtl._base import PREDICT_BATCH_SIZE
     from skmtl._training import predict_logits
 
     est = ctx._cache.get("skmtl_mmoe")
@@ -568,16 +606,25 @@ def measure_skmtl_predict(ctx):
         est = skmtl_estimator("mmoe", 1, 1024).fit(ctx.X, ctx.Y)
     features = est._features(ctx.X)
 
-    def from_tensors():
-        return torch.sigmoid(predict_logits(est.module_, features, 16384))
+    def from_tensors(batch_size=PREDICT_BATCH_SIZE):
+        return torch.sigmoid(predict_logits(est.module_, features, batch_size))
 
+    # The network at other batch sizes: what PREDICT_BATCH_SIZE was chosen by.
+    other_sizes = [
+        (f"skmtl_mmoe_predict_tensors_b{size}",
+         f"skmtl MMoE network from encoded tensors, batch {size}",
+         functools.partial(from_tensors, size), "skmtl_mmoe_predict_tensors")
+        for size in (1024, 16384) if size != PREDICT_BATCH_SIZE
+    ]  # fmt: skip
     out = []
     for name, what, fn, baseline in [
         ("skmtl_mmoe_predict_proba", "skmtl MMoE predict_proba(X) from the raw frame",
          lambda: est.predict_proba(ctx.X), "bare_mmoe_predict_frame"),
         ("skmtl_mmoe_predict_tensors",
-         "skmtl MMoE network from encoded tensors (predict_logits + sigmoid)",
+         f"skmtl MMoE network from encoded tensors (predict_logits + sigmoid), "
+         f"batch {PREDICT_BATCH_SIZE}",
          from_tensors, "bare_mmoe_predict"),
+        *other_sizes,
     ]:  # fmt: skip
         warm = [timed(fn)[0]]
         vals = [timed(fn)[0] for _ in range(ctx.args.repeats)]
@@ -728,7 +775,10 @@ def markdown(records):
                 f"imports {r.get('import_mib', 0):.0f} MiB"
             )
         if "ratio_vs_skmtl" in r:
-            note = f"{r['ratio_vs_skmtl']:.2f}x skmtl's epoch"
+            what = "time" if "rows_per_s" in r else "epoch"
+            note = f"{r['ratio_vs_skmtl']:.2f}x skmtl's {what}" + (
+                f"; {note}" if "rows_per_s" in r else ""
+            )
         if "n_parameters" in r:
             note = f"{r['n_parameters']} parameters"
         lines.append(f"| {r['name']} | {r['what']} | {fmt(r['median'])} | "
