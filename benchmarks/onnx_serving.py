@@ -13,8 +13,9 @@ batches of 1, 100 and 10,000 rows three ways:
 Each record holds rows/s over all its calls and, for 1 and 100 rows, the
 median latency per call. The context adds ``max_abs_diff``: the largest
 difference between onnxruntime's probabilities and ``predict_proba``'s over
-the whole test frame, in one call each. Both runtimes use ``--threads`` threads. Results go
-to ``benchmarks/results/onnx_serving.{jsonl,md}`` (``--out``, ``--tag``)::
+the whole test frame, in one call each. Both runtimes use ``--threads``
+threads. Results go to ``benchmarks/results/onnx_serving.{jsonl,md}``
+(``--out``, ``--tag``)::
 
     SKMTL_DATA=../shared/data/census-income python benchmarks/onnx_serving.py
     python benchmarks/onnx_serving.py --train-rows 5000 --calls 20 \\

@@ -598,8 +598,7 @@ def measure_paired(ctx):
 @register("skmtl_predict")
 def measure_skmtl_predict(ctx):
     """skmtl MMoE predict_proba on the raw frame, and on encoded tensors."""
-    from skmtl._base import PREDICT_BATCH_SIZE
-    from skmtl._training import predict_logits
+    from skmtl._training import PREDICT_BATCH_SIZE, predict_logits
 
     est = ctx._cache.get("skmtl_mmoe")
     if est is None:

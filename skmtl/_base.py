@@ -30,7 +30,7 @@ from skmtl._monitor import (
 )
 from skmtl._options import make_optimizer, make_scheduler, resolve_class_weight
 from skmtl._targets import as_target_frame
-from skmtl._training import Trainer, predict_logits
+from skmtl._training import PREDICT_BATCH_SIZE, Trainer, predict_logits
 from skmtl._validation import (
     HasMethods,
     Integral,
@@ -44,11 +44,6 @@ from skmtl._validation import (
     positive_sizes,
 )
 from skmtl.weighting import resolve_weighting
-
-# Rows per forward pass at prediction; bounds memory for any number of rows.
-# On the CPU, batches whose activations stay in cache are faster (measured by
-# benchmarks/run.py's skmtl_predict against 1024 and 16384 rows per pass).
-PREDICT_BATCH_SIZE = 4096
 
 _COMMON_PARAMETER_DOCS = """
     embedding_dim : int, default=8

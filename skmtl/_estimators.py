@@ -7,12 +7,11 @@ from sklearn.utils import ClassifierTags
 from skmtl._base import (
     _COMMON_ATTRIBUTE_DOCS,
     _COMMON_PARAMETER_DOCS,
-    PREDICT_BATCH_SIZE,
     MultiTaskEstimator,
 )
 from skmtl import _dask
 from skmtl._funnel import funnel_probabilities, joint_targets, lazy_joint_targets
-from skmtl._training import map_batches
+from skmtl._training import PREDICT_BATCH_SIZE, map_batches
 from skmtl._validation import (
     Integral,
     Interval,

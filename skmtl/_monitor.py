@@ -13,11 +13,9 @@ import numpy as np
 import torch
 
 from skmtl._losses import weighted_task_means
-from skmtl._training import Callback, predict_logits
+from skmtl._training import PREDICT_BATCH_SIZE, Callback, predict_logits
 from skmtl._validation import format_names
 from skmtl.exceptions import ConvergenceWarning, TrainingDivergedError
-
-_VALIDATION_BATCH_SIZE = 16384
 
 
 def parse_metric(metric, task_names):
@@ -88,7 +86,7 @@ class ValidationMonitor(Callback):
     def _evaluate(self, module, comm):
         parts, sums, counts = [], 0.0, 0.0
         for batch in self.data:
-            logits = predict_logits(module, batch.features, _VALIDATION_BATCH_SIZE)
+            logits = predict_logits(module, batch.features, PREDICT_BATCH_SIZE)
             with torch.no_grad():
                 part_sums, part_counts = self.loss(
                     logits.to(batch.targets.device), batch.targets, batch.weights

@@ -461,6 +461,13 @@ class Trainer:
         return self.comm.any(stop)
 
 
+# Rows per forward pass outside training (prediction, validation); bounds
+# memory for any number of rows. On the CPU, batches whose activations stay in
+# cache are faster (measured by benchmarks/run.py's skmtl_predict against 1024
+# and 16384 rows per pass).
+PREDICT_BATCH_SIZE = 4096
+
+
 @torch.inference_mode()
 def map_batches(function, module, features, batch_size):
     """Apply ``function(module, batch)`` to row batches, in eval mode.

@@ -37,7 +37,8 @@ def test_bf16_is_not_fp32_but_learns_as_well(two_task_data):
     )
     # Equal predictions would mean autocast never ran; bf16 keeps ~3 digits.
     assert 0 < difference < 0.1
-    for auc_fp32, auc_bf16 in zip(_aucs(fp32, X_test, Y_test), _aucs(bf16, X_test, Y_test)):
+    aucs = zip(_aucs(fp32, X_test, Y_test), _aucs(bf16, X_test, Y_test))
+    for auc_fp32, auc_bf16 in aucs:
         assert auc_bf16 > 0.85 and abs(auc_bf16 - auc_fp32) < 0.02
 
 
